@@ -1,0 +1,39 @@
+"""The ``swirl`` command line.
+
+Commands live in modules of this package (each defines ``register(app)``) and in other installed
+packages through the entry-point group ``swirl_agents.commands`` (the trainer adds ``filter`` and
+``train`` that way, so swirl_agents never imports the trainer).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from importlib.metadata import entry_points
+
+import typer
+
+app = typer.Typer(
+    name="swirl",
+    help="SWiRL agents: ask, generate trajectories, filter, train, evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_all() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name == "common":
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "register"):
+            module.register(app)
+    for ep in entry_points(group="swirl_agents.commands"):
+        ep.load()(app)
+
+
+_register_all()
+
+if __name__ == "__main__":
+    app()

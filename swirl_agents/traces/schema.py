@@ -1,0 +1,111 @@
+"""The trajectory record: one finished agent run, as logged, stored and trained on.
+
+Schema version 1. A record is plain JSON (``Trajectory.to_dict``); every field is documented on
+the dataclass. Readers accept any record with the same ``schema_version`` and reject others with
+a clear error, so old stores are never silently misread.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from swirl_agents.protocol import PROTOCOL_VERSION
+
+SCHEMA_VERSION = 1
+
+Source = Literal["generated", "production", "annotation", "eval"]
+Outcome = Literal["answered", "no_answer", "failed"]
+SOURCES: tuple[str, ...] = ("generated", "production", "annotation", "eval")
+OUTCOMES: tuple[str, ...] = ("answered", "no_answer", "failed")
+
+
+class SchemaError(ValueError):
+    """A record that does not follow the schema; the message says which field and why."""
+
+
+@dataclass
+class Step:
+    """One model call of a run."""
+
+    index: int  # 0-based position in the run
+    text: str  # the model's output, cut after its first closed tag (what the model "said")
+    kind: str  # parsed action: search | math | answer | invalid
+    argument: str = ""  # the query, expression or answer ("" when invalid)
+    observation: str | None = None  # the user turn sent back: "QUERY -> RESULT" or a correction
+    tool: str | None = None  # name of the tool that ran, if any
+    error: str = ""  # why the action was invalid, or why the tool failed
+    model: str = ""  # model name that wrote the step
+    started_at: float = 0.0  # unix time the model call started
+    duration_s: float = 0.0  # model call + tool call wall time
+    token_ids: list[int] | None = None  # generated token ids (local models only)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Step:
+        return _build(cls, data, "step")
+
+
+@dataclass
+class Trajectory:
+    """One finished run of the agent graph (or one converted annotation)."""
+
+    question: str
+    steps: list[Step] = field(default_factory=list)
+    answer: str | None = None  # the final answer, None when the run gave none
+    outcome: str = "no_answer"  # answered | no_answer (step budget spent) | failed (error)
+    gold_answer: str | None = None  # the reference answer, when known
+    correct: bool | None = None  # graded against gold_answer, when graded
+    source: str = "production"  # generated | production | annotation | eval
+    system_prompt: str = ""  # the exact system turn the model saw
+    model: str = ""  # model that produced the run
+    dataset: str | None = None  # e.g. gsm8k, hotpotqa, or a file name
+    split: str | None = None  # e.g. train, test, eval
+    question_id: str | None = None  # id of the question within the dataset
+    sample: int = 0  # sample index for repeated runs of one question
+    error: str | None = None  # the error that failed the run
+    metadata: dict[str, Any] = field(default_factory=dict)  # free-form
+    protocol: str = PROTOCOL_VERSION
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: float = field(default_factory=time.time)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def valid_action_rate(self) -> float:
+        return sum(s.kind != "invalid" for s in self.steps) / len(self.steps) if self.steps else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trajectory:
+        if not isinstance(data, dict):
+            raise SchemaError(f"a record must be a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise SchemaError(f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        data = dict(data)
+        raw_steps = data.pop("steps", [])
+        if not isinstance(raw_steps, list):
+            raise SchemaError("'steps' must be a list")
+        traj = _build(cls, data, "trajectory")
+        traj.steps = [Step.from_dict(s) for s in raw_steps]
+        if traj.source not in SOURCES:
+            raise SchemaError(f"'source' must be one of {SOURCES}, got {traj.source!r}")
+        if traj.outcome not in OUTCOMES:
+            raise SchemaError(f"'outcome' must be one of {OUTCOMES}, got {traj.outcome!r}")
+        return traj
+
+
+def _build(cls, data: Any, what: str):
+    if not isinstance(data, dict):
+        raise SchemaError(f"a {what} must be a JSON object, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise SchemaError(f"unknown {what} field(s): {sorted(unknown)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:  # a missing required field
+        raise SchemaError(f"bad {what}: {exc}") from None
