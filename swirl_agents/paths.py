@@ -1,0 +1,21 @@
+"""Where things live: the offline data root and the cache directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_root() -> Path:
+    """``$SWIRL_DATA`` when set, else ``../shared/data`` next to the repository root."""
+    env = os.environ.get("SWIRL_DATA")
+    return Path(env) if env else _REPO_ROOT.parent / "shared" / "data"
+
+
+def cache_dir() -> Path:
+    """``$SWIRL_CACHE`` when set, else ``~/.cache/swirl_agents`` (created on demand)."""
+    path = Path(os.environ.get("SWIRL_CACHE") or Path.home() / ".cache" / "swirl_agents")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
