@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from importlib.metadata import entry_points
 
 import typer
@@ -30,7 +31,12 @@ def _register_all() -> None:
         if hasattr(module, "register"):
             module.register(app)
     for ep in entry_points(group="swirl_agents.commands"):
-        ep.load()(app)
+        try:
+            register = ep.load()
+        except ImportError as exc:  # a missing optional extra must not break the core commands
+            print(f"warning: swirl plugin {ep.name!r} not loaded: {exc}", file=sys.stderr)
+            continue
+        register(app)
 
 
 _register_all()
