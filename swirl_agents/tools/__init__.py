@@ -1,0 +1,1 @@
+"""LangChain tools the agent maps to protocol tags: calculator, corpus search, wikipedia."""
