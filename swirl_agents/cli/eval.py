@@ -1,0 +1,91 @@
+"""``swirl eval``: run the agent on a dataset split, grade it, store the runs, report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from swirl_agents.cli.common import (
+    BaseUrlOpt,
+    JsonOpt,
+    LimitOpt,
+    ModelOpt,
+    StoreOpt,
+    cli_errors,
+    print_json,
+    store_path,
+)
+
+
+@cli_errors
+def eval_command(
+    dataset: Annotated[
+        str,
+        typer.Option("--dataset", help="gsm8k, hotpotqa, or a JSONL file with question/answer."),
+    ],
+    split: Annotated[
+        str, typer.Option("--split", help="test (GSM8K), eval (HotPotQA), ...")
+    ] = "test",
+    limit: LimitOpt = None,
+    model: ModelOpt = "smollm2",
+    base_url: BaseUrlOpt = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Runs in flight.")] = 16,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="Step budget (default: math 10, qa 5).")
+    ] = None,
+    grader: Annotated[
+        str, typer.Option("--grader", help="rule (default), or a model spec for an LLM grader.")
+    ] = "rule",
+    store: StoreOpt = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the runs.")] = False,
+    report: Annotated[
+        str | None, typer.Option("--report", help="Write results, summary and plots to DIR.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a model on a dataset split; every run is stored as a trace (source "eval")."""
+    from swirl_agents.evaluate import evaluate_dataset
+
+    trace_store = None
+    if not no_store:
+        from swirl_agents.traces.store import open_store
+
+        trace_store = open_store(store_path(store))
+    result = evaluate_dataset(
+        dataset,
+        split,
+        model=model,
+        base_url=base_url,
+        limit=limit,
+        max_steps=max_steps,
+        concurrency=concurrency,
+        store=trace_store,
+        grader=grader,
+    )
+    summary = result.summary
+    if report:
+        from swirl_agents.report import write_report
+
+        paths = write_report(result, report)
+        summary["report"] = str(paths["summary_md"].parent)
+    if as_json:
+        print_json(summary)
+        return
+    low, high = summary["accuracy_ci95"]
+    typer.echo(
+        f"{summary['model']} on {summary['dataset']}/{summary['split']}: "
+        f"accuracy {summary['accuracy']:.1%} [{low:.1%}, {high:.1%}] (n={summary['n']}), "
+        f"valid actions {summary['valid_action_rate']:.1%}, mean steps {summary['mean_steps']:.2f}"
+    )
+    if summary.get("task") == "qa":
+        recall = summary.get("recall_at_5")
+        typer.echo(
+            f"F1 {summary['f1']:.1%}, recall@5 " + ("-" if recall is None else f"{recall:.1%}")
+        )
+    if report:
+        typer.echo(f"report: {summary['report']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
