@@ -1,0 +1,76 @@
+"""Trajectory filters, as the paper defines them: none, outcome, process, or both.
+
+- outcome: the final answer is correct (needs a gold answer);
+- process: the judge says GOOD for every step, each judged in its own context, without the gold
+  answer (the paper's best data; the only filter for production traces, which have no gold);
+- both: process and outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from swirl_agents.errors import UsageError
+from swirl_agents.traces.schema import Trajectory
+from trainer.judges import OutcomeJudge, ProcessJudge, step_contexts
+
+Mode = Literal["none", "outcome", "process", "both"]
+MODES: tuple[str, ...] = ("none", "outcome", "process", "both")
+
+
+@dataclass
+class FilterResult:
+    """The kept trajectories and how many each stage kept."""
+
+    kept: list[Trajectory]
+    stages: dict[str, int]  # input, then each stage's survivors, in order
+    verdicts: dict[str, int] = field(default_factory=dict)  # step verdicts: good / bad / unknown
+
+
+def filter_trajectories(
+    trajectories: Sequence[Trajectory],
+    mode: Mode,
+    *,
+    process_judge: ProcessJudge | None = None,
+    outcome_judge: OutcomeJudge | None = None,
+) -> FilterResult:
+    """Keep the trajectories that pass ``mode``.
+
+    Args:
+        trajectories: the records to filter (ones with no steps are dropped: they hold no state).
+        mode: none | outcome | process | both.
+        process_judge: scores every step (process, both).
+        outcome_judge: grades final answers against gold (outcome, both).
+    """
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    kept = [t for t in trajectories if t.steps]
+    stages = {"input": len(trajectories), "with_steps": len(kept)}
+    verdicts: dict[str, int] = {}
+    if mode in ("outcome", "both"):
+        if outcome_judge is None:
+            raise UsageError(f"mode {mode!r} needs an outcome judge")
+        no_gold = sum(t.gold_answer is None for t in kept)
+        if no_gold:
+            raise UsageError(
+                f"outcome filtering needs gold answers, but {no_gold} of {len(kept)} trajectories "
+                "have none (production traces?): use --mode process"
+            )
+        grades = outcome_judge.judge_outcomes(kept)
+        kept = [t for t, g in zip(kept, grades, strict=True) if g == "yes"]
+        stages["outcome"] = len(kept)
+    if mode in ("process", "both"):
+        if process_judge is None:
+            raise UsageError(f"mode {mode!r} needs a process judge")
+        contexts = [step_contexts(t) for t in kept]
+        flat = process_judge.judge_steps([c for cs in contexts for c in cs])
+        for v in flat:
+            verdicts[v] = verdicts.get(v, 0) + 1
+        steps = iter(flat)
+        good = [all([next(steps) == "good" for _ in cs]) for cs in contexts]
+        kept = [t for t, ok in zip(kept, good, strict=True) if ok]
+        stages["process"] = len(kept)
+    stages["kept"] = len(kept)
+    return FilterResult(kept, stages, verdicts)

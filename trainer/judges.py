@@ -1,0 +1,366 @@
+"""Judges: is a step reasonable in its context (process), is a final answer right (outcome).
+
+Two kinds of each:
+
+- LLM judges (the paper's choice, e.g. Gemini): any LangChain chat model answers GOOD/BAD
+  (process) or YES/NO (outcome). Replies are cached on disk, so a rerun costs nothing; optional
+  majority voting over several samples; a reply we cannot read is "unknown", never GOOD.
+- Rule judges: :class:`RuleProcessJudge` is the cheap **offline stand-in** for the LLM process
+  judge (checks that are mechanical, not judgement); :class:`RuleOutcomeJudge` grades with
+  :func:`swirl_agents.grading.grade`.
+
+Process judges see a :class:`StepContext` (question, earlier steps, the action) and never the
+gold answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from swirl_agents.agent import model_name
+from swirl_agents.errors import UsageError
+from swirl_agents.grading import grade, normalize_answer, numeric_equal
+from swirl_agents.protocol import MATH_TAG, SEARCH_TAG, parse_action
+from swirl_agents.traces.schema import Trajectory
+
+Verdict = Literal["good", "bad", "unknown"]  # process; outcome uses "yes" | "no" | "unknown"
+
+
+@dataclass
+class StepContext:
+    """What a process judge sees: the question, the steps so far, and the action to judge."""
+
+    question: str  # the task's question
+    history: list[dict[str, Any]]  # earlier steps: text, kind, argument, observation
+    action: str  # the model turn to judge, cut after its first closed tag
+    task: str = "qa"  # math | qa
+
+
+def task_of(trajectory: Trajectory) -> str:
+    """``math`` or ``qa``: from the tools the system prompt offers, else from the actions taken."""
+    math_tool = f"<{MATH_TAG}>" in trajectory.system_prompt
+    search_tool = f"<{SEARCH_TAG}>" in trajectory.system_prompt
+    if math_tool != search_tool:
+        return "math" if math_tool else "qa"
+    kinds = {s.kind for s in trajectory.steps}
+    return "qa" if "search" in kinds or "math" not in kinds else "math"
+
+
+def step_contexts(trajectory: Trajectory) -> list[StepContext]:
+    """One context per step of ``trajectory`` (the states s_i with their actions a_i)."""
+    steps = [s.__dict__ for s in trajectory.steps]
+    task = task_of(trajectory)
+    return [
+        StepContext(trajectory.question, steps[:i], s["text"], task) for i, s in enumerate(steps)
+    ]
+
+
+class ProcessJudge(Protocol):
+    """Scores actions at states: GOOD (reasonable given its context), BAD, or unknown."""
+
+    name: str
+
+    def judge_steps(self, contexts: Sequence[StepContext]) -> list[Verdict]: ...
+
+
+class OutcomeJudge(Protocol):
+    """Says whether a trajectory's final answer matches its gold answer: yes, no or unknown."""
+
+    name: str
+
+    def judge_outcomes(self, trajectories: Sequence[Trajectory]) -> list[str]: ...
+
+
+# --- rule judges -----------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+")
+# Constants an expression may use without finding them in the context: units and small factors.
+COMMON_CONSTANTS = frozenset(
+    Decimal(c)
+    for c in (
+        "0",
+        "0.5",
+        "1",
+        "2",
+        "3",
+        "4",
+        "7",
+        "10",
+        "12",
+        "24",
+        "30",
+        "52",
+        "60",
+        "100",
+        "365",
+        "1000",
+    )
+)
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "hundred": 100, "thousand": 1000, "million": 1000000, "half": 2, "twice": 2,
+    "double": 2, "triple": 3, "thrice": 3, "quarter": 4, "third": 3, "dozen": 12, "week": 7,
+}  # fmt: skip
+
+
+def numbers_in(text: str) -> set[Decimal]:
+    """Every number written in ``text`` (digits, "1,200", ".5", "20%" also as 0.2, number words)."""
+    found: set[Decimal] = set()
+    for match in _NUMBER.finditer(text):
+        try:
+            value = Decimal(match.group().replace(",", ""))
+        except InvalidOperation:  # pragma: no cover - the pattern only matches numbers
+            continue
+        found.add(value.normalize())
+        if text[match.end() : match.end() + 1] == "%":
+            found.add((value / 100).normalize())
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in _NUMBER_WORDS:
+            found.add(Decimal(_NUMBER_WORDS[word]))
+    return found
+
+
+class RuleProcessJudge:
+    """The offline stand-in for the LLM process judge: mechanical checks, no model.
+
+    A step is GOOD when its action parses and:
+    - a calculator expression evaluates and uses only numbers from the context (the question and
+      earlier tool results) or :data:`COMMON_CONSTANTS`;
+    - a search query repeats no earlier query;
+    - an answer is supported by earlier tool results: for math it equals a computed value, for QA
+      it appears in a search result (yes/no after at least one search).
+    Everything else is BAD. It never says "unknown".
+    """
+
+    name = "rule"
+
+    def judge_steps(self, contexts: Sequence[StepContext]) -> list[Verdict]:
+        return [self.judge(c) for c in contexts]
+
+    def judge(self, context: StepContext) -> Verdict:
+        action = parse_action(context.action)
+        if action.kind == "invalid":
+            return "bad"
+        earlier = [h for h in context.history if h.get("kind") == action.kind]
+        observations = [h["observation"] for h in context.history if h.get("observation")]
+        if action.kind == "math":
+            return (
+                "good" if self._math_ok(action.argument, context.question, observations) else "bad"
+            )
+        if action.kind == "search":
+            seen = {normalize_answer(h.get("argument")) for h in earlier}
+            return "bad" if normalize_answer(action.argument) in seen else "good"
+        return "good" if self._answer_ok(action.argument, context) else "bad"
+
+    @staticmethod
+    def _math_ok(expression: str, question: str, observations: list[str]) -> bool:
+        from swirl_agents.tools.calculator import calculate  # the same calculator the agent runs
+
+        if calculate(expression).startswith("Error"):
+            return False
+        allowed = numbers_in(question) | COMMON_CONSTANTS
+        for observation in observations:
+            allowed |= numbers_in(observation)
+        return all(n in allowed for n in numbers_in(expression))
+
+    @staticmethod
+    def _answer_ok(answer: str, context: StepContext) -> bool:
+        tool_steps = [h for h in context.history if h.get("kind") in ("math", "search")]
+        if context.task == "math":
+            results = [
+                h["observation"].rsplit("->", 1)[-1] for h in tool_steps if h.get("observation")
+            ]
+            return any(numeric_equal(answer, r) for r in results)
+        if not tool_steps:
+            return False
+        norm = normalize_answer(answer)
+        if norm in ("yes", "no"):
+            return True
+        text = normalize_answer(" ".join(h.get("observation") or "" for h in tool_steps))
+        return bool(norm) and f" {norm} " in f" {text} "
+
+
+class RuleOutcomeJudge:
+    """Rule graders against the gold answer: numeric equality for math, normalised EM for QA."""
+
+    name = "rule"
+
+    def judge_outcomes(self, trajectories: Sequence[Trajectory]) -> list[str]:
+        return ["yes" if grade(t.answer, t.gold_answer, task_of(t)) else "no" for t in trajectories]
+
+
+# --- LLM judges ------------------------------------------------------------------------------
+
+
+class VerdictCache:
+    """Raw judge replies on disk (SQLite), keyed by a hash of judge model, prompt and sample."""
+
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, reply TEXT)")
+        self._db.commit()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT reply FROM verdicts WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_many(self, items: Mapping[str, str]) -> None:
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?)", items.items())
+
+
+def parse_verdict(reply: str, positive: str, negative: str) -> str:
+    """The one verdict word in ``reply`` (lower case), or "unknown" when there is none, both, or
+    a negated one ("not GOOD")."""
+    words = re.findall(rf"\b(not\s+)?({positive}|{negative})\b", reply, flags=re.IGNORECASE)
+    kinds = {w.lower() for neg, w in words if not neg}
+    if any(neg for neg, _ in words) or len(kinds) != 1:
+        return "unknown"
+    return kinds.pop()
+
+
+_PROCESS_SYSTEM = """You judge one step of an agent that solves a problem step by step with tools \
+(a calculator for <math_exp>, a search engine for <search_query>) and ends with <answer>.
+You see the question, the steps taken so far with their tool results ("QUERY -> RESULT"), and the \
+next step. Decide whether the next step is a reasonable thing to do at this point: it follows from \
+the question and the earlier results, makes progress, does not repeat an earlier query, holds \
+exactly one action, and an answer is supported by what the earlier steps found. Do not try to \
+solve the problem yourself and do not worry about whether the final answer will be right.
+Reply with one word: GOOD or BAD."""
+
+_OUTCOME_SYSTEM = """You grade the final answer of a question-answering system against the \
+reference answer. Say YES if the system's answer means the same as the reference (ignore \
+formatting, units, currency signs, capitalisation and small wording differences), NO otherwise.
+Reply with one word: YES or NO."""
+
+
+def _history_text(history: Sequence[Mapping[str, Any]]) -> str:
+    lines = []
+    for i, step in enumerate(history, 1):
+        lines.append(f"Step {i}: {step['text']}")
+        if step.get("observation"):
+            lines.append(f"Result: {step['observation']}")
+    return "\n".join(lines) or "(no steps yet)"
+
+
+@dataclass
+class _LLMJudge:
+    model: BaseChatModel  # any LangChain chat model
+    cache: VerdictCache | None = None  # replies on disk; None keeps nothing
+    votes: int = 1  # samples per item; the majority verdict wins, a tie is "unknown"
+    max_concurrency: int = 8  # parallel model calls
+    counts: Counter = field(default_factory=Counter)  # verdicts given so far, "unknown" included
+    calls: int = 0  # model calls made (cache hits excluded)
+
+    @property
+    def name(self) -> str:
+        return model_name(self.model)
+
+    def _ask(
+        self, kind: str, prompts: Sequence[tuple[str, str]], words: tuple[str, str]
+    ) -> list[str]:
+        """One verdict per (system, user) prompt, through the cache, with majority voting."""
+        keys = [
+            [VerdictCache.key(kind, self.name, system, user, v) for v in range(self.votes)]
+            for system, user in prompts
+        ]
+        replies = {k: self.cache.get(k) for ks in keys for k in ks} if self.cache else {}
+        todo = [(k, prompts[i]) for i, ks in enumerate(keys) for k in ks if replies.get(k) is None]
+        if todo:
+            messages = [[SystemMessage(s), HumanMessage(u)] for _, (s, u) in todo]
+            outs = self.model.batch(messages, config={"max_concurrency": self.max_concurrency})
+            self.calls += len(todo)
+            fresh = {k: out.text for (k, _), out in zip(todo, outs, strict=True)}
+            replies.update(fresh)
+            if self.cache:
+                self.cache.put_many(fresh)
+        verdicts = []
+        for ks in keys:
+            tally = Counter(parse_verdict(replies[k], *words) for k in ks)
+            top = tally.most_common(2)
+            tie = len(top) > 1 and top[0][1] == top[1][1]
+            verdict = "unknown" if tie else top[0][0]
+            self.counts[verdict] += 1
+            verdicts.append(verdict)
+        return verdicts
+
+
+class LLMProcessJudge(_LLMJudge):
+    """The paper's process judge: GOOD/BAD for a step given its context, without the gold answer."""
+
+    def judge_steps(self, contexts: Sequence[StepContext]) -> list[Verdict]:
+        prompts = [
+            (
+                _PROCESS_SYSTEM,
+                f"Question: {c.question}\n\nSteps so far:\n{_history_text(c.history)}\n\n"
+                f"Next step: {c.action}\n\nIs the next step GOOD or BAD?",
+            )
+            for c in contexts
+        ]
+        return self._ask("process", prompts, ("good", "bad"))  # type: ignore[return-value]
+
+
+class LLMOutcomeJudge(_LLMJudge):
+    """The paper's outcome judge: YES/NO, the final answer against the gold answer."""
+
+    def judge_outcomes(self, trajectories: Sequence[Trajectory]) -> list[str]:
+        answered = [t for t in trajectories if t.answer is not None]
+        prompts = [
+            (
+                _OUTCOME_SYSTEM,
+                f"Question: {t.question}\nReference answer: {t.gold_answer}\n"
+                f"System's answer: {t.answer}\n\nIs the system's answer correct, YES or NO?",
+            )
+            for t in answered
+        ]
+        verdicts = iter(self._ask("outcome", prompts, ("yes", "no")))
+        return [next(verdicts) if t.answer is not None else "no" for t in trajectories]
+
+
+def make_judges(
+    spec: str = "rule", *, cache_path: str | Path | None = None, votes: int = 1, **model_kw: Any
+) -> tuple[ProcessJudge, OutcomeJudge]:
+    """The process and outcome judges for ``--judge``: ``rule`` or a model spec.
+
+    Args:
+        spec: ``rule`` (offline stand-ins) or anything ``swirl_agents.models.load_chat_model`` takes.
+        cache_path: the verdict cache (default ``cache_dir()/judge_verdicts.db``).
+        votes: samples per verdict for majority voting (use a temperature > 0 with votes > 1).
+        model_kw: passed to ``load_chat_model`` (``base_url``, ``temperature``, ``max_tokens``).
+    """
+    if spec == "rule":
+        return RuleProcessJudge(), RuleOutcomeJudge()
+    if votes < 1:
+        raise UsageError(f"votes must be at least 1, got {votes}")
+    from swirl_agents.models import load_chat_model
+    from swirl_agents.paths import cache_dir
+
+    model = load_chat_model(spec, **{"max_tokens": 16, **model_kw})
+    cache = VerdictCache(cache_path or cache_dir() / "judge_verdicts.db")
+    return (
+        LLMProcessJudge(model, cache=cache, votes=votes),
+        LLMOutcomeJudge(model, cache=cache, votes=votes),
+    )
