@@ -22,7 +22,8 @@ def trajectory_from_state(
         question=state["question"],
         steps=steps,
         answer=state.get("answer"),
-        outcome=state.get("outcome") or ("answered" if state.get("answer") is not None else "no_answer"),
+        outcome=state.get("outcome")
+        or ("answered" if state.get("answer") is not None else "no_answer"),
         source=source,
         system_prompt=system_prompt,
         model=model,

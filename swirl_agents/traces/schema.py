@@ -84,7 +84,9 @@ class Trajectory:
             raise SchemaError(f"a record must be a JSON object, got {type(data).__name__}")
         version = data.get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
-            raise SchemaError(f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+            raise SchemaError(
+                f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+            )
         data = dict(data)
         raw_steps = data.pop("steps", [])
         if not isinstance(raw_steps, list):
