@@ -1,0 +1,148 @@
+"""Question sets: GSM8K and HotPotQA from the offline data root, or any JSONL of question/answer.
+
+Splits are the fixed ones of the data README: GSM8K ``train`` / ``test``; HotPotQA (dev questions
+only) ``train`` = ``dev_index % 4 != 0`` (1497), ``eval`` = ``dev_index % 4 == 0`` (482).
+Question ids are stable across runs: ``gsm8k-train-00012`` (line order), HotPotQA's ``_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swirl_agents.errors import UsageError
+from swirl_agents.grading import gsm8k_gold
+from swirl_agents.paths import data_root
+
+SPLITS: dict[str, tuple[str, ...]] = {"gsm8k": ("train", "test"), "hotpotqa": ("train", "eval")}
+
+
+@dataclass
+class Question:
+    """One question with its reference answer."""
+
+    id: str  # stable id within the dataset
+    question: str  # the text the agent sees
+    answer: str  # the gold answer (GSM8K: the number after ####)
+    dataset: str  # gsm8k, hotpotqa, or the JSONL file's stem
+    split: str  # train, test, eval, or "all" for a JSONL file
+    metadata: dict[str, Any] = field(default_factory=dict)  # solution, supporting titles, ...
+
+
+def task_for(dataset: str) -> str:
+    """``"math"`` for GSM8K, ``"qa"`` for HotPotQA; a JSONL file is math when its name says so."""
+    name = Path(dataset).stem.lower() if dataset.endswith(".jsonl") else dataset.lower()
+    return "math" if "gsm" in name or "math" in name else "qa"
+
+
+def default_tools(task: str) -> list[str]:
+    """Tool names (for ``swirl_agents.tools.load_tools``) the agent gets for a task."""
+    return ["calculator"] if task == "math" else ["corpus"]
+
+
+def default_max_steps(task: str) -> int:
+    """The paper's step budgets: 10 for math, 5 for QA."""
+    return 10 if task == "math" else 5
+
+
+def load_questions(
+    dataset: str, split: str | None = None, *, limit: int | None = None
+) -> list[Question]:
+    """Load a split's questions in file order.
+
+    Args:
+        dataset: ``gsm8k``, ``hotpotqa``, or a path to a JSONL file with ``question`` and ``answer``.
+        split: the split (``train``/``test`` for gsm8k, ``train``/``eval`` for hotpotqa); ignored for a file.
+        limit: the first N questions of the split.
+    """
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    if dataset.endswith(".jsonl") or os.sep in dataset:
+        rows = _from_file(Path(dataset))
+    elif dataset in SPLITS:
+        if split not in SPLITS[dataset]:
+            raise UsageError(f"{dataset} has splits {' and '.join(SPLITS[dataset])}, not {split!r}")
+        rows = _gsm8k(split) if dataset == "gsm8k" else _hotpotqa(split)
+    else:
+        raise UsageError(
+            f"unknown dataset {dataset!r}: use gsm8k, hotpotqa, or a path to a .jsonl file"
+        )
+    out: list[Question] = []
+    for q in rows:
+        if limit is not None and len(out) >= limit:
+            break
+        out.append(q)
+    return out
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path} (data root: {data_root()}, set $SWIRL_DATA)")
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{path}:{number}: not JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise UsageError(f"{path}:{number}: expected a JSON object")
+            yield number, record
+
+
+def _gsm8k(split: str) -> Iterator[Question]:
+    path = data_root() / "gsm8k" / f"{split}.jsonl"
+    for i, (_, r) in enumerate(_records(path)):
+        yield Question(
+            id=f"gsm8k-{split}-{i:05d}",
+            question=r["question"],
+            answer=gsm8k_gold(r["answer"]),
+            dataset="gsm8k",
+            split=split,
+            metadata={"solution": r["answer"]},
+        )
+
+
+def _hotpotqa(split: str) -> Iterator[Question]:
+    path = data_root() / "hotpotqa" / "hotpotqa_dev_distractor_union.jsonl"
+    for _, r in _records(path):
+        if (r["dev_index"] % 4 == 0) != (split == "eval"):
+            continue
+        yield Question(
+            id=r["_id"],
+            question=r["question"],
+            answer=r["answer"],
+            dataset="hotpotqa",
+            split=split,
+            metadata={
+                "supporting_titles": r.get("supporting_titles") or [],
+                "type": r.get("type"),
+                "level": r.get("level"),
+                "dev_index": r["dev_index"],
+            },
+        )
+
+
+def _from_file(path: Path) -> Iterator[Question]:
+    """Any JSONL with ``question`` and ``answer`` (optional ``id``; other fields go to metadata)."""
+    for number, r in _records(path):
+        missing = [k for k in ("question", "answer") if not isinstance(r.get(k), (str, int, float))]
+        if missing:
+            raise UsageError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
+        answer = str(r["answer"])
+        meta = {k: v for k, v in r.items() if k not in ("id", "_id", "question", "answer")}
+        if "####" in answer:  # a GSM8K-style worked solution
+            meta["solution"], answer = answer, gsm8k_gold(answer)
+        yield Question(
+            id=str(r.get("id", r.get("_id", f"{path.stem}-{number:05d}"))),
+            question=str(r["question"]),
+            answer=answer,
+            dataset=path.stem,
+            split="all",
+            metadata=meta,
+        )
