@@ -34,8 +34,9 @@ KIND_TO_TAG: dict[str, str] = {kind: tag for tag, kind in TAGS.items()}
 STOP_SEQUENCES: list[str] = [f"</{tag}>" for tag in TAGS]
 
 _ANY_TAG = re.compile(r"</?\s*(search_query|math_exp|answer)\s*>", re.IGNORECASE)
-_CLOSE_TAG = re.compile(r"</(search_query|math_exp|answer)>")
-_OPEN_TAG = re.compile(r"<(search_query|math_exp|answer)>")
+# Tag names match in any case (a small model writes <Answer>); no spaces inside a tag.
+_CLOSE_TAG = re.compile(r"</(search_query|math_exp|answer)>", re.IGNORECASE)
+_OPEN_TAG = re.compile(r"<(search_query|math_exp|answer)>", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,15 @@ def parse_action(text: str) -> Action:
         if _OPEN_TAG.search(text):
             return Action("invalid", reasoning=text.strip(), error="an action tag was not closed")
         return Action("invalid", reasoning=text.strip(), error="no action tag")
-    tag = close.group(1)
-    opening = f"<{tag}>"
-    start = text.rfind(opening, 0, close.start())
-    if start < 0:
+    tag = close.group(1).lower()
+    opens = [m for m in _OPEN_TAG.finditer(text, 0, close.start()) if m.group(1).lower() == tag]
+    if not opens:
         return Action("invalid", reasoning=text.strip(), error=f"</{tag}> without <{tag}>")
-    reasoning, argument = text[:start], text[start + len(opening) : close.start()]
+    reasoning, argument = text[: opens[-1].start()], text[opens[-1].end() : close.start()]
     if _ANY_TAG.search(reasoning) or _ANY_TAG.search(argument):
-        return Action("invalid", reasoning=reasoning.strip(), error="nested or repeated action tags")
+        return Action(
+            "invalid", reasoning=reasoning.strip(), error="nested or repeated action tags"
+        )
     argument = argument.strip()
     if not argument:
         return Action("invalid", reasoning=reasoning.strip(), error=f"empty <{tag}>")
