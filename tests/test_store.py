@@ -77,7 +77,7 @@ def test_stats(store):
 
 def test_delete(store):
     store.add_many([traj(0, outcome="failed"), traj(1)])
-    assert store.delete(outcome="failed") == 1
+    assert store.delete(["t0", "nope"]) == 1
     assert store.ids() == ["t1"]
 
 

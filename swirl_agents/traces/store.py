@@ -74,6 +74,10 @@ class TraceStore(Protocol):
         """The subset of ``ids`` already stored (resume checks in bulk)."""
         ...
 
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove records by id; returns how many were removed."""
+        ...
+
     def iter(self, *, limit: int | None = None, **filters: Any) -> Iterator[Trajectory]:
         """Records in insertion order."""
         ...
@@ -191,13 +195,15 @@ class SQLiteTraceStore:
             raise
         return added
 
-    def delete(self, **filters: Any) -> int:
-        """Remove the records matching ``filters`` (e.g. ``outcome="failed"`` before a retry)."""
-        where, params = _where(filters)
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove the records with these ids (e.g. failed runs before a retry); returns how many."""
+        ids = list(ids)
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            removed = conn.execute(f"DELETE FROM trajectories{where}", params).rowcount
+            before = conn.total_changes
+            conn.executemany("DELETE FROM trajectories WHERE id = ?", [(i,) for i in ids])
+            removed = conn.total_changes - before
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
