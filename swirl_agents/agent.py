@@ -27,6 +27,9 @@ from langgraph.types import RetryPolicy
 from swirl_agents import protocol
 from swirl_agents.protocol import MATH_TAG, SEARCH_TAG, Action
 
+# Model calls retry on rate limits and 5xx (LangGraph's default retry_on), with backoff.
+DEFAULT_RETRY = RetryPolicy(max_attempts=4)
+
 # Finish reasons that mean "cut by the token cap", not "stopped at a closing tag".
 _LENGTH_REASONS = {"length", "max_tokens", "MAX_TOKENS"}
 
@@ -52,7 +55,9 @@ def tool_tag(tool: BaseTool) -> str:
     tag = (tool.metadata or {}).get("swirl_tag")
     if tag:
         if tag not in (SEARCH_TAG, MATH_TAG):
-            raise ValueError(f"tool {tool.name!r}: swirl_tag must be {SEARCH_TAG!r} or {MATH_TAG!r}")
+            raise ValueError(
+                f"tool {tool.name!r}: swirl_tag must be {SEARCH_TAG!r} or {MATH_TAG!r}"
+            )
         return tag
     name = tool.name.lower()
     return MATH_TAG if any(k in name for k in ("calc", "math")) else SEARCH_TAG
@@ -77,7 +82,7 @@ def create_swirl_agent(
     on_trace: Callable[[Any], None] | None = None,
     redact: Callable[[Any], Any] | None = None,
     trace_source: str = "production",
-    retry_policy: RetryPolicy | None = RetryPolicy(max_attempts=4),
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY,
     checkpointer: Any = None,
     name: str = "swirl_agent",
 ):
@@ -103,7 +108,9 @@ def create_swirl_agent(
     for tool in tools:
         tag = tool_tag(tool)
         if tag in tools_by_tag:
-            raise ValueError(f"tools {tools_by_tag[tag].name!r} and {tool.name!r} both map to <{tag}>")
+            raise ValueError(
+                f"tools {tools_by_tag[tag].name!r} and {tool.name!r} both map to <{tag}>"
+            )
         tools_by_tag[tag] = tool
     system = system_prompt or protocol.system_prompt(tools_by_tag, max_steps, task)
     bound = model.bind(stop=protocol.STOP_SEQUENCES)
@@ -120,7 +127,9 @@ def create_swirl_agent(
             humans = [m for m in messages if isinstance(m, HumanMessage)]
             question = humans[-1].text if humans else ""
         if not question or not question.strip():
-            raise ValueError("no question: pass {'question': ...} or end `messages` with a human message")
+            raise ValueError(
+                "no question: pass {'question': ...} or end `messages` with a human message"
+            )
         return {"question": question, "steps": [], "answer": None, "outcome": None}
 
     def _prompt(state: SwirlState) -> list[BaseMessage]:
@@ -132,7 +141,9 @@ def create_swirl_agent(
         text = protocol.complete_turn(reply.text, stopped=stopped)
         action = protocol.parse_action(text)
         if action.kind in ("search", "math") and action.tag not in tools_by_tag:
-            action = Action("invalid", reasoning=action.reasoning, error=f"no tool for <{action.tag}>")
+            action = Action(
+                "invalid", reasoning=action.reasoning, error=f"no tool for <{action.tag}>"
+            )
         step = {
             "index": len(state.get("steps") or []),
             "text": text,
@@ -170,7 +181,9 @@ def create_swirl_agent(
     def run_tool(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
         started = time.time()
         try:  # a failing tool is a result the model can read, never the end of the run
-            return _observe(state, _tool(state).invoke(state["steps"][-1]["argument"], config), "", started)
+            return _observe(
+                state, _tool(state).invoke(state["steps"][-1]["argument"], config), "", started
+            )
         except Exception as exc:  # noqa: BLE001
             return _observe(state, f"Error: {exc}", f"{type(exc).__name__}: {exc}", started)
 
@@ -211,24 +224,23 @@ def create_swirl_agent(
             on_trace(trajectory)
 
     # --- routing ---------------------------------------------------------------------------
-    def after_agent(state: SwirlState) -> Literal["tools", "agent", "finish"]:
+    def route(state: SwirlState) -> Literal["tools", "agent", "finish"]:
         kind = state["steps"][-1]["kind"]
         if kind == "answer" or len(state["steps"]) >= max_steps:
-            return "finish"
+            return "finish"  # a tool call on the last step is not run: no model call would read it
         return "tools" if kind in ("search", "math") else "agent"
-
-    def after_tools(state: SwirlState) -> Literal["agent", "finish"]:
-        return "finish" if len(state["steps"]) >= max_steps else "agent"
 
     builder = StateGraph(SwirlState)
     builder.add_node("start", start)
-    builder.add_node("agent", RunnableLambda(agent, afunc=aagent, name="agent"), retry_policy=retry_policy)
+    builder.add_node(
+        "agent", RunnableLambda(agent, afunc=aagent, name="agent"), retry_policy=retry_policy
+    )
     builder.add_node("tools", RunnableLambda(run_tool, afunc=arun_tool, name="tools"))
     builder.add_node("finish", finish)
     builder.add_edge(START, "start")
     builder.add_edge("start", "agent")
-    builder.add_conditional_edges("agent", after_agent)
-    builder.add_conditional_edges("tools", after_tools)
+    builder.add_conditional_edges("agent", route)
+    builder.add_edge("tools", "agent")
     builder.add_edge("finish", END)
     return builder.compile(checkpointer=checkpointer, name=name)
 
