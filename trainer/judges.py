@@ -115,7 +115,8 @@ _NUMBER_WORDS = {
     "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
     "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
     "ninety": 90, "hundred": 100, "thousand": 1000, "million": 1000000, "half": 2, "twice": 2,
-    "double": 2, "triple": 3, "thrice": 3, "quarter": 4, "third": 3, "dozen": 12, "week": 7,
+    "double": 2, "triple": 3, "thrice": 3, "quarter": 4, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "dozen": 12, "week": 7,
 }  # fmt: skip
 
 

@@ -1,0 +1,241 @@
+"""``swirl filter`` and ``swirl train``, added to the ``swirl`` CLI through an entry point."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from swirl_agents.cli.common import (
+    BaseUrlOpt,
+    JsonOpt,
+    LimitOpt,
+    ModelOpt,
+    cli_errors,
+    eprint,
+    print_json,
+)
+from swirl_agents.errors import UsageError
+
+DataOpt = Annotated[
+    str, typer.Option("--data", help="Trajectories: a trace store (.db) or a JSONL file.")
+]
+JudgeOpt = Annotated[
+    str,
+    typer.Option(
+        "--judge",
+        help="rule (the offline stand-in judge) or a judge model: an init_chat_model string "
+        "(google_genai:gemini-2.5-flash), openai:NAME with --base-url, or a local model.",
+    ),
+]
+VotesOpt = Annotated[
+    int, typer.Option("--votes", min=1, help="LLM judge samples per verdict (majority vote).")
+]
+
+
+def _load(data: str, limit: int | None):
+    from swirl_agents.traces import load_trajectories
+
+    if not Path(data).is_file():
+        raise UsageError(f"--data {data!r}: no such file (a .db trace store or a .jsonl file)")
+    trajectories = load_trajectories(data, limit=limit)
+    if not trajectories:
+        raise UsageError(f"--data {data!r} holds no trajectories")
+    return trajectories
+
+
+def _judges(judge: str, base_url: str | None, votes: int):
+    from trainer.judges import make_judges
+
+    kw = {"base_url": base_url} if base_url else {}
+    # Several votes only make sense with sampling.
+    return make_judges(judge, votes=votes, temperature=0.7 if votes > 1 else 0.0, **kw)
+
+
+def filter_command(
+    data: DataOpt,
+    out: Annotated[
+        str, typer.Option("--out", help="Where to write the kept trajectories (JSONL).")
+    ],
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode", help="none, outcome (correct answer), process (every step GOOD), both."
+        ),
+    ] = "process",
+    judge: JudgeOpt = "rule",
+    base_url: BaseUrlOpt = None,
+    votes: VotesOpt = 1,
+    limit: LimitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Keep the trajectories that pass a filter and write them as JSONL.
+
+    Production traces have no gold answers: filter them with --mode process.
+    """
+    from swirl_agents.traces import write_jsonl
+    from trainer.filters import MODES, filter_trajectories
+
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    trajectories = _load(data, limit)
+    process, outcome = _judges(judge, base_url, votes) if mode != "none" else (None, None)
+    result = filter_trajectories(trajectories, mode, process_judge=process, outcome_judge=outcome)  # type: ignore[arg-type]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out, result.kept)
+    report = {
+        "data": data,
+        "mode": mode,
+        "judge": judge,
+        "stages": result.stages,
+        "step_verdicts": result.verdicts,
+        "kept": len(result.kept),
+        "out": out,
+    }
+    if as_json:
+        print_json(report)
+    else:
+        eprint(" -> ".join(f"{k} {v}" for k, v in result.stages.items()))
+        if result.verdicts:
+            eprint(
+                "step verdicts: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(result.verdicts.items()))
+            )
+        eprint(f"wrote {len(result.kept)} trajectories to {out}")
+
+
+def train_command(
+    data: DataOpt,
+    out: Annotated[str, typer.Option("--out", help="Output directory (weights, tokenizer, card).")],
+    method: Annotated[
+        str, typer.Option("--method", help="swirl (step-wise RL) or sft (baseline).")
+    ] = "swirl",
+    model: ModelOpt = "smollm2",
+    judge: JudgeOpt = "rule",
+    base_url: BaseUrlOpt = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="Optimizer steps (smoke runs).")
+    ] = None,
+    epochs: Annotated[float, typer.Option("--epochs", min=0.0, help="Passes over the data.")] = 1.0,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Learning rate (default: sft 5e-5, swirl 1e-5).")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", min=1, help="sft: trajectories per pass; swirl: states per step."
+        ),
+    ] = None,
+    grad_accum: Annotated[
+        int, typer.Option("--grad-accum", min=1, help="Passes per optimizer step.")
+    ] = 1,
+    max_length: Annotated[
+        int, typer.Option("--max-length", min=16, help="sft: tokens per sequence.")
+    ] = 1024,
+    normalize: Annotated[
+        bool, typer.Option("--normalize", help="sft: weigh each step 1/K per trajectory.")
+    ] = False,
+    num_generations: Annotated[
+        int, typer.Option("--num-generations", min=2, help="swirl: samples per state.")
+    ] = 4,
+    max_completion_length: Annotated[
+        int, typer.Option("--max-completion-length", min=1, help="swirl: tokens per sample.")
+    ] = 96,
+    beta: Annotated[
+        float, typer.Option("--beta", help="swirl: KL weight toward the start model (> 0).")
+    ] = 0.04,
+    lora: Annotated[
+        bool, typer.Option("--lora", help="Train LoRA adapters (merged on export).")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    limit: LimitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fine-tune a model on trajectories with SWiRL (step-wise RL) or SFT; write a directory the agent loads.
+
+    SWiRL needs a warm start: on a base model that never writes tagged actions every reward is 0.
+    Train --method sft first, then --method swirl --model SFT_DIR.
+    """
+    from trainer.checkpoints import export_model, load_base, resolve_base
+
+    if method not in ("swirl", "sft"):
+        raise UsageError(f"--method must be swirl or sft, got {method!r}")
+    trajectories = _load(data, limit)
+    base = resolve_base(model)
+    eprint(f"{method}: {len(trajectories)} trajectories from {data}, base {model} ({base})")
+    if method == "sft":
+        from trainer.sft import SFTConfig, train_sft
+
+        config = SFTConfig(
+            epochs=epochs,
+            max_steps=max_steps,
+            grad_accum=grad_accum,
+            max_length=max_length,
+            normalize=normalize,
+            lora=lora,
+            seed=seed,
+            **({"learning_rate": lr} if lr else {}),
+            **({"batch_size": batch_size} if batch_size else {}),
+        )
+        policy, tokenizer = load_base(
+            str(base), lora=lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
+        )
+        figures = train_sft(policy, tokenizer, trajectories, config)
+        description = "supervised fine-tuning on the recorded actions (the paper's baseline)"
+        judge_name = None
+    else:
+        from trainer.swirl import SwirlConfig, train_swirl
+
+        config = SwirlConfig(
+            epochs=epochs,
+            max_steps=max_steps,
+            grad_accum=grad_accum,
+            num_generations=num_generations,
+            max_completion_length=max_completion_length,
+            beta=beta,
+            lora=lora,
+            seed=seed,
+            **({"learning_rate": lr} if lr else {}),
+            **({"prompts_per_step": batch_size} if batch_size else {}),
+        )
+        process_judge, _ = _judges(judge, base_url, 1)
+        policy, tokenizer = load_base(str(base))
+        policy, figures = train_swirl(policy, tokenizer, trajectories, process_judge, config)
+        description = (
+            "step-wise RL: GRPO on the trajectories' states, rewarded by the process judge"
+        )
+        judge_name = f"{judge} (process, GOOD=1)"
+        if figures.get("frac_reward_zero_std_mean") == 1.0:
+            eprint(
+                "warning: every group of samples got the same reward, so nothing was learned; "
+                "warm-start the model with --method sft first"
+            )
+    card = {
+        "method": method,
+        "method_description": description,
+        "base_model": model,
+        "base_path": str(base),
+        "data": data,
+        "trajectories": len(trajectories),
+        "steps": sum(len(t.steps) for t in trajectories),
+        "sources": dict(Counter(t.source for t in trajectories)),
+        "datasets": dict(Counter(str(t.dataset) for t in trajectories)),
+        "judge": judge_name,
+        "config": config.to_dict(),
+        "figures": figures,
+    }
+    export_model(policy, tokenizer, out, card)
+    summary = {k: v for k, v in figures.items() if not isinstance(v, list)}
+    if as_json:
+        print_json({"out": out, "method": method, "base_model": model, **summary})
+    else:
+        eprint(", ".join(f"{k} {v}" for k, v in summary.items()))
+        eprint(f"wrote {out}: serve it with swirl ask --model {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``filter`` and ``train`` to the ``swirl`` app."""
+    app.command("filter")(cli_errors(filter_command))
+    app.command("train")(cli_errors(train_command))
