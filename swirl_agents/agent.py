@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.types import RetryPolicy
+from langgraph.types import Command, RetryPolicy
 
 from swirl_agents import protocol
 from swirl_agents.protocol import MATH_TAG, SEARCH_TAG, Action
@@ -113,7 +113,6 @@ def create_swirl_agent(
             )
         tools_by_tag[tag] = tool
     system = system_prompt or protocol.system_prompt(tools_by_tag, max_steps, task)
-    bound = model.bind(stop=protocol.STOP_SEQUENCES)
     name_of_model = model_name(model)
 
     # --- nodes -----------------------------------------------------------------------------
@@ -135,7 +134,8 @@ def create_swirl_agent(
     def _prompt(state: SwirlState) -> list[BaseMessage]:
         return protocol.build_messages(system, state["question"], state.get("steps") or [])
 
-    def _step(state: SwirlState, reply: BaseMessage, started: float) -> dict[str, Any]:
+    def _step(state: SwirlState, reply: BaseMessage, started: float) -> Command:
+        """Record the model's turn and route on it (a Command: no separate routing function)."""
         meta = getattr(reply, "response_metadata", {}) or {}
         stopped = meta.get("finish_reason", meta.get("stop_reason")) not in _LENGTH_REASONS
         text = protocol.complete_turn(reply.text, stopped=stopped)
@@ -157,15 +157,22 @@ def create_swirl_agent(
             "duration_s": time.time() - started,
             "token_ids": meta.get("token_ids"),
         }
-        return {"steps": [*(state.get("steps") or []), step]}
+        steps = [*(state.get("steps") or []), step]
+        if action.kind == "answer" or len(steps) >= max_steps:
+            goto = "finish"  # a tool call on the last step is not run: no model call would read it
+        else:
+            goto = "tools" if action.kind in ("search", "math") else "agent"
+        return Command(update={"steps": steps}, goto=goto)
 
-    def agent(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
+    def agent(state: SwirlState, config: RunnableConfig) -> Command:
         started = time.time()
-        return _step(state, bound.invoke(_prompt(state), config), started)
+        reply = model.invoke(_prompt(state), config, stop=protocol.STOP_SEQUENCES)
+        return _step(state, reply, started)
 
-    async def aagent(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
+    async def aagent(state: SwirlState, config: RunnableConfig) -> Command:
         started = time.time()
-        return _step(state, await bound.ainvoke(_prompt(state), config), started)
+        reply = await model.ainvoke(_prompt(state), config, stop=protocol.STOP_SEQUENCES)
+        return _step(state, reply, started)
 
     def _observe(state: SwirlState, output: Any, error: str, started: float) -> dict[str, Any]:
         step = dict(state["steps"][-1])
@@ -223,26 +230,34 @@ def create_swirl_agent(
         if on_trace is not None:
             on_trace(trajectory)
 
-    # --- routing ---------------------------------------------------------------------------
-    def route(state: SwirlState) -> Literal["tools", "agent", "finish"]:
-        kind = state["steps"][-1]["kind"]
-        if kind == "answer" or len(state["steps"]) >= max_steps:
-            return "finish"  # a tool call on the last step is not run: no model call would read it
-        return "tools" if kind in ("search", "math") else "agent"
-
     builder = StateGraph(SwirlState)
     builder.add_node("start", start)
     builder.add_node(
-        "agent", RunnableLambda(agent, afunc=aagent, name="agent"), retry_policy=retry_policy
+        "agent",
+        _node(agent, aagent, "agent"),
+        retry_policy=retry_policy,
+        destinations=("tools", "agent", "finish"),
     )
-    builder.add_node("tools", RunnableLambda(run_tool, afunc=arun_tool, name="tools"))
+    builder.add_node("tools", _node(run_tool, arun_tool, "tools"))
     builder.add_node("finish", finish)
     builder.add_edge(START, "start")
     builder.add_edge("start", "agent")
-    builder.add_conditional_edges("agent", route)
     builder.add_edge("tools", "agent")
     builder.add_edge("finish", END)
     return builder.compile(checkpointer=checkpointer, name=name)
+
+
+def _node(func: Callable[..., Any], afunc: Callable[..., Any], name: str) -> Runnable:
+    """A node with a sync and an async body, wrapped the way ``add_node`` wraps a plain function
+    (LangGraph's prebuilt agents do the same): a RunnableLambda would open an extra traced run
+    and inspect signatures on every call, which costs more than the rest of a step."""
+    try:
+        from langgraph._internal._runnable import RunnableCallable
+    except ImportError:  # the module is internal to LangGraph; fall back to the public wrapper
+        from langchain_core.runnables import RunnableLambda
+
+        return RunnableLambda(func, afunc=afunc, name=name)
+    return RunnableCallable(func, afunc, name=name, trace=False)
 
 
 def _as_text(output: Any) -> str:
