@@ -117,7 +117,11 @@ def create_swirl_agent(
 
     # --- nodes -----------------------------------------------------------------------------
     def start(state: SwirlState) -> dict[str, Any]:
-        """Pick the question and reset the scratchpad (a new question on a thread starts clean)."""
+        """Pick the question and reset the scratchpad (a new question on a thread starts clean).
+
+        A new chat turn (``messages`` ending with a human message) is the question; otherwise
+        the input's ``question``, else the last human message.
+        """
         messages = state.get("messages") or []
         question = state.get("question")
         if messages and isinstance(messages[-1], HumanMessage):

@@ -255,8 +255,13 @@ def test_new_question_on_a_checkpointed_thread_starts_clean() -> None:
 
     # the scratchpad is reset before the first model call, not just at the end
     assert model.calls[-1]["messages"][1:] == [HumanMessage("Question: two")]
+    values = list(agent.stream({"messages": [HumanMessage("again")]}, config, stream_mode="values"))
+    assert (
+        values[0]["answer"] == "TWO" and len(values[0]["messages"]) == 5
+    )  # the input, checkpointed
+    assert (values[1]["question"], values[1]["steps"], values[1]["answer"]) == ("again", [], None)
 
-    third = agent.invoke({"question": "three"}, config)
+    third = agent.invoke({"question": "three"}, config)  # question only: messages end with AI
     assert (third["question"], third["answer"], len(third["steps"])) == ("three", "THREE", 1)
     other = agent.invoke(
         {"messages": [HumanMessage("four")]}, {"configurable": {"thread_id": "t2"}}
