@@ -1,0 +1,88 @@
+"""``swirl ask QUESTION``: run the agent once and show its steps and answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from swirl_agents.cli.common import BaseUrlOpt, JsonOpt, ModelOpt, cli_errors, eprint, print_json
+from swirl_agents.errors import UsageError
+
+
+@cli_errors
+def ask_command(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    model: ModelOpt = "smollm2",
+    base_url: BaseUrlOpt = None,
+    tools: Annotated[
+        str, typer.Option("--tools", help="Comma-separated: calculator, corpus, wikipedia.")
+    ] = "calculator",
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-steps", min=1, help="Step budget (default: 10 with only the calculator, else 5)."
+        ),
+    ] = None,
+    temperature: Annotated[
+        float, typer.Option("--temperature", min=0.0, help="Sampling temperature (0: greedy).")
+    ] = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer QUESTION with the SWiRL agent, printing each step (stderr) and the answer (stdout)."""
+    from swirl_agents.agent import create_swirl_agent
+    from swirl_agents.models import load_chat_model
+    from swirl_agents.tools import load_tools
+
+    if not question.strip():
+        raise UsageError("the question is empty")
+    tool_list = load_tools(tools)
+    if not tool_list:
+        raise UsageError("--tools names no tool")
+    only_math = [t.name for t in tool_list] == ["calculator"]
+    steps_budget = max_steps or (10 if only_math else 5)
+    chat_model = load_chat_model(model, base_url=base_url, temperature=temperature)
+    graph = create_swirl_agent(
+        chat_model, tool_list, max_steps=steps_budget, task="math" if only_math else "qa"
+    )
+
+    final: dict[str, Any] = {}
+    for mode, chunk in graph.stream({"question": question}, stream_mode=["updates", "values"]):
+        if mode == "values":
+            final = chunk
+        elif not as_json:
+            _show(chunk)
+    result = {
+        "question": final.get("question", question),
+        "answer": final.get("answer"),
+        "outcome": final.get("outcome"),
+        "steps": final.get("steps", []),
+        "model": model,
+        "tools": [t.name for t in tool_list],
+        "max_steps": steps_budget,
+    }
+    if as_json:
+        print_json(result)
+    elif result["answer"] is None:
+        eprint(f"no answer within {steps_budget} steps")
+    else:
+        print(result["answer"], flush=True)
+
+
+def _show(update: dict[str, Any]) -> None:
+    """Print a node's update as it happens: a model step, or a tool result."""
+    for node, change in update.items():
+        steps = (change or {}).get("steps")
+        if not steps:
+            continue
+        step = steps[-1]
+        if node == "agent":
+            eprint(f"[{step['index'] + 1}] {' '.join(step['text'].split())}")
+            if step["kind"] == "invalid":
+                eprint(f"    invalid: {step['error']}")
+        elif node == "tools":
+            eprint(f"    {step['tool']}: {step['observation']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ask")(ask_command)
