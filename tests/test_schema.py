@@ -26,6 +26,7 @@ def test_round_trip_through_json():
     assert again == traj
     assert again.steps[1].token_ids == [1, 2, 3]
     assert again.schema_version == SCHEMA_VERSION
+    assert json.loads(traj.to_json()) == traj.to_dict()
 
 
 def test_valid_action_rate_counts_model_calls():

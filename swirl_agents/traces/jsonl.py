@@ -73,7 +73,7 @@ def write_jsonl(path: str | os.PathLike[str], trajectories: Iterable[Trajectory]
     try:
         with tmp.open("w", encoding="utf-8") as fh:
             for traj in trajectories:
-                fh.write(json.dumps(traj.to_dict(), ensure_ascii=False) + "\n")
+                fh.write(traj.to_json() + "\n")
                 n += 1
         os.replace(tmp, path)
     finally:

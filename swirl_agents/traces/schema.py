@@ -7,6 +7,7 @@ a clear error, so old stores are never silently misread.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
@@ -77,6 +78,12 @@ class Trajectory:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_json(self) -> str:
+        """``json.dumps(self.to_dict())`` without the deep copy (stores write many records)."""
+        return json.dumps(
+            {**vars(self), "steps": [vars(s) for s in self.steps]}, ensure_ascii=False
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trajectory:

@@ -297,7 +297,7 @@ def _row(t: Trajectory) -> tuple[Any, ...]:
         len(t.steps),
         sum(s.kind != "invalid" for s in t.steps),
         t.created_at,
-        json.dumps(t.to_dict(), ensure_ascii=False),
+        t.to_json(),
     )
 
 
