@@ -137,7 +137,10 @@ def test_outcome_filter_needs_gold():
 
 def test_llm_process_judge_caches_votes_and_counts_unknown(tmp_path):
     model = scripted(["GOOD", "BAD", "GOOD", "hmm"])
-    judge = LLMProcessJudge(model, cache=VerdictCache(tmp_path / "v.db"), votes=3)
+    # One call at a time, so the scripted replies arrive in order.
+    judge = LLMProcessJudge(
+        model, cache=VerdictCache(tmp_path / "v.db"), votes=3, max_concurrency=1
+    )
     contexts = step_contexts(GOOD_MATH)[:2]
     # votes per context: (GOOD, BAD, GOOD) -> good; (hmm, GOOD, BAD) -> tie of 1s -> unknown
     assert judge.judge_steps(contexts) == ["good", "unknown"]

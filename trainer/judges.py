@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from tqdm.auto import tqdm
 
 from swirl_agents.agent import model_name
 from swirl_agents.errors import UsageError
@@ -193,7 +194,10 @@ class RuleProcessJudge:
         norm = normalize_answer(answer)
         if norm in ("yes", "no"):
             return True
-        text = normalize_answer(" ".join(h.get("observation") or "" for h in tool_steps))
+        results = [
+            h["observation"].split(" -> ", 1)[-1] for h in tool_steps if h.get("observation")
+        ]
+        text = normalize_answer(" ".join(results))  # the results, not the queries
         return bool(norm) and f" {norm} " in f" {text} "
 
 
@@ -273,6 +277,7 @@ class _LLMJudge:
     cache: VerdictCache | None = None  # replies on disk; None keeps nothing
     votes: int = 1  # samples per item; the majority verdict wins, a tie is "unknown"
     max_concurrency: int = 8  # parallel model calls
+    chunk_size: int = 64  # calls between cache writes
     counts: Counter = field(default_factory=Counter)  # verdicts given so far, "unknown" included
     calls: int = 0  # model calls made (cache hits excluded)
 
@@ -290,11 +295,13 @@ class _LLMJudge:
         ]
         replies = {k: self.cache.get(k) for ks in keys for k in ks} if self.cache else {}
         todo = [(k, prompts[i]) for i, ks in enumerate(keys) for k in ks if replies.get(k) is None]
-        if todo:
-            messages = [[SystemMessage(s), HumanMessage(u)] for _, (s, u) in todo]
+        # Chunks: a progress bar, and an interrupted run keeps the verdicts it already paid for.
+        chunks = [todo[i : i + self.chunk_size] for i in range(0, len(todo), self.chunk_size)]
+        for chunk in tqdm(chunks, desc=f"{kind} judge", unit="chunk", disable=len(chunks) < 2):
+            messages = [[SystemMessage(s), HumanMessage(u)] for _, (s, u) in chunk]
             outs = self.model.batch(messages, config={"max_concurrency": self.max_concurrency})
-            self.calls += len(todo)
-            fresh = {k: out.text for (k, _), out in zip(todo, outs, strict=True)}
+            self.calls += len(chunk)
+            fresh = {k: out.text for (k, _), out in zip(chunk, outs, strict=True)}
             replies.update(fresh)
             if self.cache:
                 self.cache.put_many(fresh)
