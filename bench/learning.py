@@ -47,7 +47,14 @@ def parse_args() -> argparse.Namespace:
         "--hotpot-train", type=int, default=200, help="HotPotQA pool questions bootstrapped"
     )
     p.add_argument("--sft-epochs", type=float, default=1.0, help="SFT epochs over the kept data")
+    p.add_argument(
+        "--sft-steps", type=int, default=None, help="SFT optimiser steps (overrides epochs)"
+    )
+    p.add_argument("--sft-lr", type=float, default=None, help="SFT learning rate (trainer default)")
+    p.add_argument("--batch-size", type=int, default=4, help="SFT trajectories per step")
     p.add_argument("--swirl-steps", type=int, default=30, help="SWiRL optimiser steps")
+    p.add_argument("--num-generations", type=int, default=4, help="SWiRL samples per state")
+    p.add_argument("--completion-tokens", type=int, default=64, help="SWiRL tokens per sample")
     p.add_argument("--gsm8k-eval", type=int, default=300, help="first N GSM8K test questions")
     p.add_argument("--hotpot-eval", type=int, default=100, help="first M HotPotQA eval questions")
     p.add_argument("--concurrency", type=int, default=32, help="agent runs batched together")
@@ -144,11 +151,15 @@ def main() -> None:
     sft, swirl = out / "sft", out / "swirl"
     pipe.run("sft", sft / "config.json", [
         *SWIRL, "train", "--method", "sft", "--data", str(kept), "--model", args.base,
-        "--epochs", str(args.sft_epochs), "--out", str(sft),
+        "--epochs", str(args.sft_epochs), "--batch-size", str(args.batch_size), "--out", str(sft),
+        *(["--max-steps", str(args.sft_steps)] if args.sft_steps else []),
+        *(["--lr", str(args.sft_lr)] if args.sft_lr else []),
     ])  # fmt: skip
     pipe.run("swirl", swirl / "config.json", [
         *SWIRL, "train", "--method", "swirl", "--data", str(kept), "--model", str(sft),
         "--judge", "rule", "--max-steps", str(args.swirl_steps), "--out", str(swirl),
+        "--num-generations", str(args.num_generations),
+        "--max-completion-length", str(args.completion_tokens),
     ])  # fmt: skip
     # 5. evaluation, the trained models first (the base is slow: it rarely ends a run early)
     specs = {"sft": str(sft), "swirl": str(swirl), "base": args.base}

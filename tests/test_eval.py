@@ -182,3 +182,50 @@ def test_report_files_are_written(tmp_path) -> None:
     assert json.loads(paths["summary_json"].read_text())["n"] == 4
     assert "25.0%" in paths["summary_md"].read_text()
     assert markdown_table([report.summary]).count("\n") == 2
+
+
+@pytest.fixture
+def math_file(tmp_path, monkeypatch):
+    path = tmp_path / "mini_math.jsonl"  # "math" in the name: the math task and the calculator
+    rows = [
+        {"id": "a", "question": "What is 2+2?", "answer": "4"},
+        {"question": "boom", "answer": "1"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(
+        "swirl_agents.models.load_chat_model", lambda spec=None, **kw: scripted(_math_script)
+    )
+    return path
+
+
+def test_cli_json_prints_exactly_one_document_and_stores_runs(math_file, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from swirl_agents.cli import app
+    from swirl_agents.traces.store import open_store
+
+    db, rep = tmp_path / "t.db", tmp_path / "rep"
+    args = ["eval", "--dataset", str(math_file), "--json", "--store", str(db), "--report", str(rep)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # the whole of stdout is one JSON document
+    for key in ("dataset", "split", "n", "accuracy", "accuracy_ci95", "valid_action_rate", "mean_steps", "model"):  # fmt: skip
+        assert key in summary
+    assert summary["n"] == 2 and summary["accuracy"] == 0.5 and summary["model"] == "smollm2"
+    assert summary["dataset"] == "mini_math" and summary["n_failed"] == 1
+    assert (rep / "summary.md").exists()
+    store = open_store(str(db))
+    assert store.count(source="eval") == 2
+    store.close()
+
+
+def test_cli_bad_dataset_is_a_one_line_usage_error(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from swirl_agents.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["eval", "--dataset", "mnist", "--json"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert not list(tmp_path.iterdir())  # no store was created
+    assert result.stderr.strip().startswith("error: unknown dataset")

@@ -45,8 +45,10 @@ def eval_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a model on a dataset split; every run is stored as a trace (source "eval")."""
+    from swirl_agents.datasets import load_questions
     from swirl_agents.evaluate import evaluate_dataset
 
+    load_questions(dataset, split, limit=1)  # a bad --dataset/--split fails before anything opens
     trace_store = None
     if not no_store:
         from swirl_agents.traces.store import open_store
