@@ -60,6 +60,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=32, help="agent runs batched together")
     p.add_argument("--models", default="base,sft,swirl", help="which models to evaluate")
     p.add_argument("--base", default="smollm2", help="the base model spec")
+    p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="train nothing; evaluate the models already trained",
+    )
     return p.parse_args()
 
 
@@ -97,6 +102,10 @@ class Pipeline:
         return output
 
     def record(self, name: str, seconds: float) -> None:
+        if (
+            self._timings_path.exists()
+        ):  # another run (--eval-only beside training) may have written
+            self.timings = {**json.loads(self._timings_path.read_text()), **self.timings}
         self.timings[name] = round(seconds, 1)
         self._timings_path.write_text(json.dumps(self.timings, indent=2))
 
@@ -125,11 +134,9 @@ def evaluate_stage(
     return report.summary
 
 
-def main() -> None:
-    args = parse_args()
-    started = time.time()
-    out = Path(args.out)
-    pipe = Pipeline(out)
+def train(pipe: Pipeline, args: argparse.Namespace, sft: Path, swirl: Path) -> None:
+    """Stages 1-4: bootstrap, process filter, SFT, then SWiRL from the SFT model."""
+    out = pipe.out
     store = str(out / "bootstrap.db")
     kept = out / "filtered.jsonl"
     # 1-2. bootstrap annotations (train splits only) and keep the process-filtered ones
@@ -148,7 +155,6 @@ def main() -> None:
         *SWIRL, "filter", "--data", store, "--mode", "process", "--judge", "rule", "--out", str(kept),
     ])  # fmt: skip
     # 3-4. SFT from the base; SWiRL from the SFT model on the same kept trajectories
-    sft, swirl = out / "sft", out / "swirl"
     pipe.run("sft", sft / "config.json", [
         *SWIRL, "train", "--method", "sft", "--data", str(kept), "--model", args.base,
         "--epochs", str(args.sft_epochs), "--batch-size", str(args.batch_size), "--out", str(sft),
@@ -161,9 +167,22 @@ def main() -> None:
         "--num-generations", str(args.num_generations),
         "--max-completion-length", str(args.completion_tokens),
     ])  # fmt: skip
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.time()
+    out = Path(args.out)
+    pipe = Pipeline(out)
+    first_started(out)
+    sft, swirl = out / "sft", out / "swirl"
+    if not args.eval_only:
+        train(pipe, args, sft, swirl)
     # 5. evaluation, the trained models first (the base is slow: it rarely ends a run early)
     specs = {"sft": str(sft), "swirl": str(swirl), "base": args.base}
     wanted = [m for m in ("swirl", "sft", "base") if m in args.models.split(",")]
+    if args.eval_only:
+        wanted = [m for m in wanted if m == "base" or (out / m / "config.json").exists()]
     sizes = {"gsm8k": ("test", args.gsm8k_eval), "hotpotqa": ("eval", args.hotpot_eval)}
     summaries: dict[str, dict] = {}
     for m in wanted:
@@ -173,6 +192,14 @@ def main() -> None:
                     pipe, f"{m}_{dataset}", specs[m], dataset, split, n, args.concurrency
                 )
     write_results(out, summaries, args, started)
+
+
+def first_started(out: Path) -> str:
+    """When the experiment in ``out`` first started (its wall time spans reruns)."""
+    path = out / "started_at"
+    if not path.exists():
+        path.write_text(dt.datetime.now().isoformat(timespec="seconds"))
+    return path.read_text()
 
 
 FIGURES = (
@@ -205,7 +232,8 @@ def write_results(
     result = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), {platform.processor() or platform.platform()}",
-        "wall_s": round(time.time() - started, 1),
+        "wall_s": round(time.time() - started, 1),  # this invocation (cached stages cost nothing)
+        "first_started": first_started(out),
         "stage_seconds": json.loads((out / "timings.json").read_text())
         if (out / "timings.json").exists()
         else {},
