@@ -11,7 +11,7 @@ Each stage's output lands in ``--out`` and a rerun skips finished stages. The tr
 through the ``swirl`` command (``swirl_agents`` never imports ``trainer``); without it installed,
 the demo shows the agent answering one question with the calculator.
 
-    python -m swirl_agents.demo [--out runs/demo] [--train 200] [--eval 10] [--swirl-steps 0]
+    python -m swirl_agents.demo [--out runs/demo] [--train 200] [--sft-steps 10] [--eval 8]
 """
 
 from __future__ import annotations
@@ -72,8 +72,28 @@ def ask_one(model: str = "smollm2") -> None:
     print(f"answer: {state['answer']} ({state['outcome']})")
 
 
-def pipeline(out: Path, n_train: int, n_eval: int, swirl_steps: int, concurrency: int) -> None:
-    """Bootstrap -> filter -> train -> evaluate base vs trained; prints the comparison table."""
+def pipeline(
+    out: Path,
+    n_train: int,
+    n_eval: int,
+    swirl_steps: int,
+    concurrency: int,
+    sft_steps: int = 10,
+    batch_size: int = 2,
+    lr: float = 2e-4,
+) -> None:
+    """Bootstrap -> filter -> train -> evaluate base vs trained; prints the comparison table.
+
+    Args:
+        out: the output directory (finished stages are skipped on a rerun).
+        n_train: GSM8K train solutions converted into trajectories.
+        n_eval: GSM8K test questions each model answers.
+        swirl_steps: SWiRL optimiser steps after SFT (0: SFT only).
+        concurrency: agent runs batched together in evaluation.
+        sft_steps: SFT optimiser steps (each on ``batch_size`` trajectories).
+        batch_size: trajectories per SFT step.
+        lr: the SFT learning rate (high, since the budget is a few steps).
+    """
     from swirl_agents.bootstrap import bootstrap
     from swirl_agents.evaluate import evaluate_dataset
     from swirl_agents.report import markdown_table, plot_accuracy
@@ -92,7 +112,8 @@ def pipeline(out: Path, n_train: int, n_eval: int, swirl_steps: int, concurrency
                           "--out", str(kept)])  # fmt: skip
     trained = out / "sft"
     _run("sft", trained / "config.json", ["train", "--method", "sft", "--data", str(kept),
-                                          "--out", str(trained)])  # fmt: skip
+         "--max-steps", str(sft_steps), "--batch-size", str(batch_size), "--lr", str(lr),
+         "--out", str(trained)])  # fmt: skip
     if swirl_steps:
         sft, trained = trained, out / "swirl"
         _run("swirl", trained / "config.json", ["train", "--method", "swirl", "--data", str(kept),
@@ -121,11 +142,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", default="runs/demo", help="output directory (stages cached)")
     parser.add_argument("--train", type=int, default=200, help="GSM8K train solutions to convert")
-    parser.add_argument("--eval", type=int, default=10, help="GSM8K test questions to evaluate")
+    parser.add_argument("--eval", type=int, default=8, help="GSM8K test questions to evaluate")
+    parser.add_argument("--sft-steps", type=int, default=10, help="SFT optimiser steps")
+    parser.add_argument("--batch-size", type=int, default=2, help="trajectories per SFT step")
+    parser.add_argument("--lr", type=float, default=2e-4, help="SFT learning rate")
     parser.add_argument(
         "--swirl-steps", type=int, default=0, help="SWiRL steps after SFT (0: none)"
     )
-    parser.add_argument("--concurrency", type=int, default=16, help="agent runs batched together")
+    parser.add_argument("--concurrency", type=int, default=8, help="agent runs batched together")
     parser.add_argument("--ask", action="store_true", help="only run the agent on one question")
     args = parser.parse_args(argv)
     try:
@@ -134,7 +158,16 @@ def main(argv: list[str] | None = None) -> None:
                 _say("the trainer is not installed: showing the agent on one question instead")
             ask_one()
         else:
-            pipeline(Path(args.out), args.train, args.eval, args.swirl_steps, args.concurrency)
+            pipeline(
+                Path(args.out),
+                args.train,
+                args.eval,
+                args.swirl_steps,
+                args.concurrency,
+                args.sft_steps,
+                args.batch_size,
+                args.lr,
+            )
     except SwirlError as exc:
         _say(f"error: {exc}")
         raise SystemExit(1) from None
