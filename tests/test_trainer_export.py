@@ -88,3 +88,18 @@ def test_cli_errors_are_one_line(tmp_path):
         app, ["train", "--method", "ppo", "--data", str(data), "--out", str(tmp_path / "o")]
     )
     assert res.exit_code == 2 and "swirl or sft" in res.output
+
+
+def test_cli_swirl_keeps_stdout_one_json_document(tiny, tmp_path):
+    data = tmp_path / "trajs.jsonl"
+    write_jsonl(data, [GOOD_MATH])
+    args = ["train", "--method", "swirl", "--data", str(data), "--model", str(tiny)]
+    args += ["--out", str(tmp_path / "out"), "--max-steps", "1", "--num-generations", "2"]
+    res = CliRunner().invoke(
+        app, [*args, "--batch-size", "1", "--max-completion-length", "4", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.stdout)  # TRL's log lines went to stderr
+    assert figures["method"] == "swirl" and figures["optimizer_steps"] == 1
+    # A random tiny model never writes a valid action: the cold start is reported.
+    assert figures["frac_reward_zero_std_mean"] == 1.0 and "warm-start" in res.stderr

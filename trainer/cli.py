@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -162,71 +164,73 @@ def train_command(
 
     if method not in ("swirl", "sft"):
         raise UsageError(f"--method must be swirl or sft, got {method!r}")
-    trajectories = _load(data, limit)
-    base = resolve_base(model)
-    eprint(f"{method}: {len(trajectories)} trajectories from {data}, base {model} ({base})")
-    if method == "sft":
-        from trainer.sft import SFTConfig, train_sft
+    # Libraries print training logs on stdout; with --json it must hold only our document.
+    with contextlib.redirect_stdout(sys.stderr):
+        trajectories = _load(data, limit)
+        base = resolve_base(model)
+        eprint(f"{method}: {len(trajectories)} trajectories from {data}, base {model} ({base})")
+        if method == "sft":
+            from trainer.sft import SFTConfig, train_sft
 
-        config = SFTConfig(
-            epochs=epochs,
-            max_steps=max_steps,
-            grad_accum=grad_accum,
-            max_length=max_length,
-            normalize=normalize,
-            lora=lora,
-            seed=seed,
-            **({"learning_rate": lr} if lr else {}),
-            **({"batch_size": batch_size} if batch_size else {}),
-        )
-        policy, tokenizer = load_base(
-            str(base), lora=lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
-        )
-        figures = train_sft(policy, tokenizer, trajectories, config)
-        description = "supervised fine-tuning on the recorded actions (the paper's baseline)"
-        judge_name = None
-    else:
-        from trainer.swirl import SwirlConfig, train_swirl
-
-        config = SwirlConfig(
-            epochs=epochs,
-            max_steps=max_steps,
-            grad_accum=grad_accum,
-            num_generations=num_generations,
-            max_completion_length=max_completion_length,
-            beta=beta,
-            lora=lora,
-            seed=seed,
-            **({"learning_rate": lr} if lr else {}),
-            **({"prompts_per_step": batch_size} if batch_size else {}),
-        )
-        process_judge, _ = _judges(judge, base_url, 1)
-        policy, tokenizer = load_base(str(base))
-        policy, figures = train_swirl(policy, tokenizer, trajectories, process_judge, config)
-        description = (
-            "step-wise RL: GRPO on the trajectories' states, rewarded by the process judge"
-        )
-        judge_name = f"{judge} (process, GOOD=1)"
-        if figures.get("frac_reward_zero_std_mean") == 1.0:
-            eprint(
-                "warning: every group of samples got the same reward, so nothing was learned; "
-                "warm-start the model with --method sft first"
+            config = SFTConfig(
+                epochs=epochs,
+                max_steps=max_steps,
+                grad_accum=grad_accum,
+                max_length=max_length,
+                normalize=normalize,
+                lora=lora,
+                seed=seed,
+                **({"learning_rate": lr} if lr else {}),
+                **({"batch_size": batch_size} if batch_size else {}),
             )
-    card = {
-        "method": method,
-        "method_description": description,
-        "base_model": model,
-        "base_path": str(base),
-        "data": data,
-        "trajectories": len(trajectories),
-        "steps": sum(len(t.steps) for t in trajectories),
-        "sources": dict(Counter(t.source for t in trajectories)),
-        "datasets": dict(Counter(str(t.dataset) for t in trajectories)),
-        "judge": judge_name,
-        "config": config.to_dict(),
-        "figures": figures,
-    }
-    export_model(policy, tokenizer, out, card)
+            policy, tokenizer = load_base(
+                str(base), lora=lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
+            )
+            figures = train_sft(policy, tokenizer, trajectories, config)
+            description = "supervised fine-tuning on the recorded actions (the paper's baseline)"
+            judge_name = None
+        else:
+            from trainer.swirl import SwirlConfig, train_swirl
+
+            config = SwirlConfig(
+                epochs=epochs,
+                max_steps=max_steps,
+                grad_accum=grad_accum,
+                num_generations=num_generations,
+                max_completion_length=max_completion_length,
+                beta=beta,
+                lora=lora,
+                seed=seed,
+                **({"learning_rate": lr} if lr else {}),
+                **({"prompts_per_step": batch_size} if batch_size else {}),
+            )
+            process_judge, _ = _judges(judge, base_url, 1)
+            policy, tokenizer = load_base(str(base))
+            policy, figures = train_swirl(policy, tokenizer, trajectories, process_judge, config)
+            description = (
+                "step-wise RL: GRPO on the trajectories' states, rewarded by the process judge"
+            )
+            judge_name = f"{judge} (process, GOOD=1)"
+            if figures.get("frac_reward_zero_std_mean") == 1.0:
+                eprint(
+                    "warning: every group of samples got the same reward, so nothing was learned; "
+                    "warm-start the model with --method sft first"
+                )
+        card = {
+            "method": method,
+            "method_description": description,
+            "base_model": model,
+            "base_path": str(base),
+            "data": data,
+            "trajectories": len(trajectories),
+            "steps": sum(len(t.steps) for t in trajectories),
+            "sources": dict(Counter(t.source for t in trajectories)),
+            "datasets": dict(Counter(str(t.dataset) for t in trajectories)),
+            "judge": judge_name,
+            "config": config.to_dict(),
+            "figures": figures,
+        }
+        export_model(policy, tokenizer, out, card)
     summary = {k: v for k, v in figures.items() if not isinstance(v, list)}
     if as_json:
         print_json({"out": out, "method": method, "base_model": model, **summary})
