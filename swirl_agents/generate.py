@@ -142,11 +142,12 @@ def generate(
             f"samples and concurrency must be at least 1, got {samples} and {concurrency}"
         )
     label = model_label or model_name(model)
-    plan = [
-        (q, k, record_id(label, q.dataset, q.split, q.id, k))
+    pairs = {
+        record_id(label, q.dataset, q.split, q.id, k): (q, k)
         for q in questions
         for k in range(samples)
-    ]
+    }
+    plan = [(q, k, pid) for pid, (q, k) in pairs.items()]  # a question listed twice runs once
     done_ids = store.existing(pid for _, _, pid in plan)
     if retry_failed and done_ids:
         failed = [

@@ -56,7 +56,7 @@ def generate_command(
     ] = 5,
     rps: Annotated[
         float | None,
-        typer.Option("--rps", min=0.0, help="Limit model requests per second (remote APIs)."),
+        typer.Option("--rps", min=0.001, help="Limit model requests per second (remote APIs)."),
     ] = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Run again the pairs whose stored run failed.")
