@@ -150,11 +150,7 @@ def generate(
     plan = [(q, k, pid) for pid, (q, k) in pairs.items()]  # a question listed twice runs once
     done_ids = store.existing(pid for _, _, pid in plan)
     if retry_failed and done_ids:
-        failed = [
-            t.id
-            for t in (store.get(i) for i in done_ids)
-            if t is not None and t.outcome == "failed"
-        ]
+        failed = [t.id for t in store.iter(outcome="failed") if t.id in done_ids]
         store.delete(failed)
         done_ids -= set(failed)
     todo = [(q, k, pid) for q, k, pid in plan if pid not in done_ids]
