@@ -121,6 +121,17 @@ def test_concurrent_invokes_share_generate_calls_and_match_sequential(chat):
     assert [r.response_metadata["token_ids"] for r in replies] == sequential
 
 
+def test_a_shared_prefix_is_cached_without_changing_outputs(tiny, chat):
+    model, tokenizer = tiny
+    plain = LocalChatModel(hf_model=model, tokenizer=tokenizer, prefix_cache=False, max_tokens=12)
+    expected = [plain.invoke(_ask(q)).response_metadata["token_ids"] for q in QUESTIONS[:3]]
+    with ThreadPoolExecutor(3) as pool:
+        replies = list(pool.map(lambda q: chat.invoke(_ask(q)), QUESTIONS[:3]))
+    assert [r.response_metadata["token_ids"] for r in replies] == expected
+    (prefix,) = chat._prefixes  # the system turn and "Question: what is" are shared
+    assert len(prefix) >= 16
+
+
 def test_async_batch_is_batched_too(chat):
     sequential = [chat.invoke(_ask(q)).text for q in QUESTIONS[:4]]
     calls = chat.generate_calls

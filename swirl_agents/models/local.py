@@ -9,9 +9,11 @@ are imported only when a model is loaded or run.
 from __future__ import annotations
 
 import asyncio
+import copy
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from pydantic import Field, PrivateAttr
 
 from swirl_agents.errors import UsageError
 
+_MIN_PREFIX = 16  # shorter shared prefixes are not worth a cache entry
+_MAX_PREFIXES = 4
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
 
@@ -79,12 +83,16 @@ class LocalChatModel(BaseChatModel):
     """The most rows one ``generate`` call takes."""
     batch_wait_s: float = 0.02
     """How long the worker waits after a first request for others to join its batch."""
+    prefix_cache: bool = True
+    """Reuse the keys/values of a prompt prefix shared by every row (the system prompt)."""
 
     _queue: queue.SimpleQueue = PrivateAttr(default_factory=queue.SimpleQueue)
     _worker: threading.Thread | None = PrivateAttr(default=None)
     _worker_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _generate_calls: int = PrivateAttr(default=0)
     _stop_criteria: dict[tuple[str, ...], Any] = PrivateAttr(default_factory=dict)
+    _prefixes: OrderedDict[tuple[int, ...], Any] = PrivateAttr(default_factory=OrderedDict)
+    _last_prompt: tuple[int, ...] = PrivateAttr(default=())
 
     @classmethod
     def from_pretrained(
@@ -215,25 +223,32 @@ class LocalChatModel(BaseChatModel):
     def generate_batch(
         self, prompts: Sequence[Sequence[int]], params: GenerationParams
     ) -> list[Completion]:
-        """Generate for several tokenized prompts in one left-padded ``generate`` call."""
+        """Generate for several tokenized prompts in one ``generate`` call.
+
+        Rows are padded between their shared prefix and their own suffix, with the padding
+        masked: a shared prefix's keys/values are computed once and reused (position ids follow
+        the attention mask), and with no shared prefix this is plain left padding.
+        """
         import torch
 
         self._generate_calls += 1
         pad = self.tokenizer.pad_token_id
+        prefix, cache = self._shared_prefix(prompts)
         width = max(len(p) for p in prompts)
+        rows, masks = [], []
+        for p in prompts:
+            gap = width - len(p)
+            rows.append([*prefix, *[pad] * gap, *p[len(prefix) :]])
+            masks.append([1] * len(prefix) + [0] * gap + [1] * (len(p) - len(prefix)))
         device = self.hf_model.device
-        input_ids = torch.tensor(
-            [[pad] * (width - len(p)) + list(p) for p in prompts], device=device
-        )
-        attention_mask = torch.tensor(
-            [[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device
-        )
         options: dict[str, Any] = {
             "max_new_tokens": params.max_tokens,
             "pad_token_id": pad,
             "eos_token_id": sorted(self._eos_ids()),
             "do_sample": params.temperature > 0,
         }
+        if cache is not None:
+            options["past_key_values"] = cache
         if params.temperature > 0:
             options.update(temperature=params.temperature, top_k=0, top_p=1.0)
             if params.seed is not None:
@@ -242,9 +257,44 @@ class LocalChatModel(BaseChatModel):
             options["stopping_criteria"] = self._stop_criterion(params.stop)
         with torch.inference_mode():
             output = self.hf_model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, **options
+                input_ids=torch.tensor(rows, device=device),
+                attention_mask=torch.tensor(masks, device=device),
+                **options,
             )
         return [self._complete(row[width:].tolist(), params.stop) for row in output]
+
+    def _shared_prefix(self, prompts: Sequence[Sequence[int]]) -> tuple[list[int], Any]:
+        """The longest known prefix of every prompt with its keys/values, expanded to the batch.
+
+        A prefix becomes known when a batch (or two calls in a row) share one of at least
+        ``_MIN_PREFIX`` tokens; the few most recent prefixes are kept.
+        """
+        if not self.prefix_cache:
+            return [], None
+        import torch
+
+        known = [k for k in self._prefixes if all(_starts_with(p, k) for p in prompts)]
+        if known:
+            prefix = max(known, key=len)
+            self._prefixes.move_to_end(prefix)
+        else:
+            others = prompts if len(prompts) > 1 else [*prompts, self._last_prompt]
+            self._last_prompt = tuple(prompts[0])
+            # Every row keeps at least one token of its own to feed the model.
+            length = min(_common_prefix_len(others), min(len(p) for p in prompts) - 1)
+            if length < _MIN_PREFIX:
+                return [], None
+            prefix = tuple(prompts[0][:length])
+            with torch.inference_mode():
+                ids = torch.tensor([prefix], device=self.hf_model.device)
+                self._prefixes[prefix] = self.hf_model(
+                    input_ids=ids, use_cache=True
+                ).past_key_values
+            while len(self._prefixes) > _MAX_PREFIXES:
+                self._prefixes.popitem(last=False)
+        cache = copy.deepcopy(self._prefixes[prefix])  # generate extends it in place
+        cache.batch_repeat_interleave(len(prompts))
+        return list(prefix), cache
 
     def _stop_criterion(self, stop: tuple[str, ...]) -> Any:
         """Built once per stop tuple: a StopStringCriteria scans the vocabulary (about 0.5 s)."""
@@ -278,6 +328,15 @@ class LocalChatModel(BaseChatModel):
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def _starts_with(ids: Sequence[int], prefix: tuple[int, ...]) -> bool:
+    return len(ids) > len(prefix) and tuple(ids[: len(prefix)]) == prefix
+
+
+def _common_prefix_len(prompts: Sequence[Sequence[int]]) -> int:
+    first, n = prompts[0], min(len(p) for p in prompts)
+    return next((i for i in range(n) if any(p[i] != first[i] for p in prompts)), n)
 
 
 def _first_stop(text: str, stop: Sequence[str]) -> int | None:
