@@ -49,5 +49,7 @@ class ScriptedChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
 
-def scripted(script: Sequence[str] | Callable[[Sequence[BaseMessage]], str], **kw) -> ScriptedChatModel:
+def scripted(
+    script: Sequence[str] | Callable[[Sequence[BaseMessage]], str], **kw
+) -> ScriptedChatModel:
     return ScriptedChatModel(script=script if callable(script) else list(script), **kw)
