@@ -81,6 +81,14 @@ def test_rule_process_judge_rejects_invalid_and_failing_actions():
     assert task_of(GOOD_QA) == "qa" and task_of(GOOD_MATH) == "math"
 
 
+def test_rule_process_judge_rejects_a_repeated_calculation():
+    judge = RuleProcessJudge()
+    q = "Tom has 3 apples and buys 4 more."
+    done = [{"kind": "math", "argument": "3+4", "observation": "3+4 -> 7"}]
+    assert judge.judge(StepContext(q, done, "Again <math_exp>3 + 4</math_exp>", "math")) == "bad"
+    assert judge.judge(StepContext(q, done, "Then <math_exp>7*3</math_exp>", "math")) == "good"
+
+
 def test_rule_outcome_judge():
     assert RuleOutcomeJudge().judge_outcomes([GOOD_MATH, WRONG_MATH, GOOD_QA, UNSUPPORTED_QA]) == [
         "yes",

@@ -142,8 +142,8 @@ class RuleProcessJudge:
     """The offline stand-in for the LLM process judge: mechanical checks, no model.
 
     A step is GOOD when its action parses and:
-    - a calculator expression evaluates and uses only numbers from the context (the question and
-      earlier tool results) or :data:`COMMON_CONSTANTS`;
+    - a calculator expression evaluates, uses only numbers from the context (the question and
+      earlier tool results) or :data:`COMMON_CONSTANTS`, and repeats no earlier expression;
     - a search query repeats no earlier query;
     - an answer is supported by earlier tool results: for math it equals a computed value, for QA
       it appears in a search result (yes/no after at least one search).
@@ -162,6 +162,10 @@ class RuleProcessJudge:
         earlier = [h for h in context.history if h.get("kind") == action.kind]
         observations = [h["observation"] for h in context.history if h.get("observation")]
         if action.kind == "math":
+            # a repeated computation learns nothing new: the loop a weak policy falls into
+            seen = {"".join((h.get("argument") or "").split()) for h in earlier}
+            if "".join(action.argument.split()) in seen:
+                return "bad"
             return (
                 "good" if self._math_ok(action.argument, context.question, observations) else "bad"
             )
