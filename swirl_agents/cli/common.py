@@ -28,6 +28,10 @@ ModelOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="OpenAI-compatible server URL (e.g. vLLM).")
 ]
+DatasetOpt = Annotated[
+    str,
+    typer.Option("--dataset", help="gsm8k, hotpotqa, or a JSONL file with question/answer."),
+]
 StoreOpt = Annotated[
     str | None,
     typer.Option("--store", help="Trace store path (default $SWIRL_STORE or ./swirl_traces.db)."),

@@ -8,6 +8,7 @@ import typer
 
 from swirl_agents.cli.common import (
     BaseUrlOpt,
+    DatasetOpt,
     JsonOpt,
     LimitOpt,
     ModelOpt,
@@ -20,10 +21,7 @@ from swirl_agents.cli.common import (
 
 @cli_errors
 def eval_command(
-    dataset: Annotated[
-        str,
-        typer.Option("--dataset", help="gsm8k, hotpotqa, or a JSONL file with question/answer."),
-    ],
+    dataset: DatasetOpt,
     split: Annotated[
         str, typer.Option("--split", help="test (GSM8K), eval (HotPotQA), ...")
     ] = "test",

@@ -8,6 +8,7 @@ import typer
 
 from swirl_agents.cli.common import (
     BaseUrlOpt,
+    DatasetOpt,
     JsonOpt,
     LimitOpt,
     ModelOpt,
@@ -22,10 +23,7 @@ from swirl_agents.errors import UsageError
 
 @cli_errors
 def generate_command(
-    dataset: Annotated[
-        str,
-        typer.Option("--dataset", help="gsm8k, hotpotqa, or a JSONL file with question/answer."),
-    ],
+    dataset: DatasetOpt,
     split: Annotated[
         str, typer.Option("--split", help="train / test (gsm8k), train / eval (hotpotqa).")
     ] = "train",
