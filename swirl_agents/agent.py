@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Protocol, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
@@ -44,7 +44,7 @@ class SwirlState(TypedDict, total=False):
     outcome: str | None  # answered | no_answer
 
 
-class TraceSink:
+class TraceSink(Protocol):
     """Anything with ``add(trajectory)`` (a TraceStore) receives every finished run."""
 
     def add(self, trajectory: Any) -> None: ...  # pragma: no cover
