@@ -5,8 +5,8 @@
 
 The same ``--runs`` GSM8K questions (the first of the test split, not trained on) go through the
 SWiRL graph with the calculator on the embedded SmolLM2, greedy, twice per repeat, side by side in
-one process: ``graph.batch(..., max_concurrency=runs)`` (LocalChatModel gathers the concurrent
-model calls into one ``generate``), and one run after another. Tokens are the generated token ids
+one process: ``graph.batch(..., max_concurrency=runs)`` (LocalChatModel's engine decodes the
+concurrent model calls together, continuous batching), and one run after another. Tokens are the generated token ids
 of every step. Prints one JSON line last: medians over repeats of both rates and of their ratio.
 """
 
@@ -68,21 +68,24 @@ def main() -> None:
         order = (False, True) if repeat % 2 == 0 else (True, False)
         result: dict[str, Any] = {}
         for batched in order:
-            calls = model.generate_calls
+            passes, seconds = model.forward_passes, dict(model.engine.seconds)
             rate, n_tokens, states = measure(graph, inputs, batched)
             key = "batched" if batched else "sequential"
             result[key] = {
                 "tokens_per_s": rate,
                 "tokens": n_tokens,
-                "generate_calls": model.generate_calls - calls,
+                "forward_passes": model.forward_passes - passes,
+                "engine_seconds": {
+                    k: round(v - seconds[k], 2) for k, v in model.engine.seconds.items()
+                },
                 "steps": [len(s["steps"]) for s in states],
             }
         result["speedup"] = result["batched"]["tokens_per_s"] / result["sequential"]["tokens_per_s"]
         print(
             f"repeat {repeat + 1}: sequential {result['sequential']['tokens_per_s']:.1f} tok/s "
-            f"({result['sequential']['generate_calls']} generate calls), batched "
-            f"{result['batched']['tokens_per_s']:.1f} tok/s ({result['batched']['generate_calls']} "
-            f"calls), speed-up {result['speedup']:.2f}x",
+            f"({result['sequential']['forward_passes']} forward passes), batched "
+            f"{result['batched']['tokens_per_s']:.1f} tok/s ({result['batched']['forward_passes']} "
+            f"passes), speed-up {result['speedup']:.2f}x",
             file=sys.stderr,
         )
         rows.append(result)
@@ -99,9 +102,13 @@ def main() -> None:
         "batched_tokens_per_s": statistics.median(r["batched"]["tokens_per_s"] for r in rows),
         "speedup": statistics.median(r["speedup"] for r in rows),
         "same_tokens": all(r["sequential"]["tokens"] == r["batched"]["tokens"] for r in rows),
-        "generate_calls": {
-            "sequential": rows[-1]["sequential"]["generate_calls"],
-            "batched": rows[-1]["batched"]["generate_calls"],
+        "forward_passes": {
+            "sequential": rows[-1]["sequential"]["forward_passes"],
+            "batched": rows[-1]["batched"]["forward_passes"],
+        },
+        "engine_seconds": {
+            "sequential": rows[-1]["sequential"]["engine_seconds"],
+            "batched": rows[-1]["batched"]["engine_seconds"],
         },
     }
     print(json.dumps(figures))

@@ -1,25 +1,19 @@
-"""A LangChain chat model over a local Hugging Face causal LM that batches concurrent calls.
+"""A LangChain chat model over a local Hugging Face causal LM, with continuous batching.
 
 Concurrent ``invoke`` calls from several threads (a graph's ``batch``) and ``ainvoke`` calls
-(``abatch``) are collected by one background worker into a single padded ``generate``: decoding is
-memory-bound, so 16 rows cost little more than one. The keys/values of a prompt prefix that every
-row shares (the agent's system prompt) are computed once and reused. torch and transformers are
-imported only when a model is loaded or run.
+(``abatch``) go to one :class:`~swirl_agents.models.engine.BatchEngine`, which decodes every
+running call in one forward pass per token and lets calls join and leave between tokens
+(see engine.py). torch and transformers are imported only when a model is loaded or run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import queue
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -28,36 +22,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
 from swirl_agents.errors import UsageError
+if TYPE_CHECKING:  # the engine imports torch: only when a model runs
+    from swirl_agents.models.engine import BatchEngine, Completion, GenerationParams
 
-_MIN_PREFIX = 16  # shorter shared prefixes are not worth a cache entry
-_MAX_PREFIXES = 4
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """The settings rows must share to be generated in one call."""
-
-    temperature: float
-    max_tokens: int
-    stop: tuple[str, ...]
-    seed: int | None
-
-
-@dataclass
-class _Request:
-    prompt_ids: list[int]
-    params: GenerationParams
-    future: Future = field(default_factory=Future)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One generated row: the text (cut after the first stop string), its token ids, and why it ended."""
-
-    text: str
-    token_ids: list[int]
-    finish_reason: str  # "stop" (eos or a stop string) | "length" (the max_tokens cap)
 
 
 class LocalChatModel(BaseChatModel):
@@ -79,21 +47,18 @@ class LocalChatModel(BaseChatModel):
     max_tokens: int = 128
     """The cap on new tokens per call."""
     seed: int | None = None
-    """Seeds torch before each sampled batch, for reproducible sampling."""
+    """Seeds the sampler once, so a run of calls is reproducible (a call's own ``seed`` wins)."""
     max_batch_size: int = 32
-    """The most rows one ``generate`` call takes."""
+    """The most calls decoded together."""
     batch_wait_s: float = 0.02
-    """How long the worker waits after a first request for others to join its batch."""
+    """When idle, how long the first call waits for others to start with it."""
     prefix_cache: bool = True
-    """Reuse the keys/values of a prompt prefix shared by every row (the system prompt)."""
+    """Reuse the keys/values of a known prompt prefix (the system prompt, an agent's last step)."""
+    prefix_cache_mb: int = 1024
+    """Memory for those keys/values; the least recently used go first."""
 
-    _queue: queue.SimpleQueue = PrivateAttr(default_factory=queue.SimpleQueue)
-    _worker: threading.Thread | None = PrivateAttr(default=None)
-    _worker_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _generate_calls: int = PrivateAttr(default=0)
-    _stop_criteria: dict[tuple[str, ...], Any] = PrivateAttr(default_factory=dict)
-    _prefixes: OrderedDict[tuple[int, ...], Any] = PrivateAttr(default_factory=OrderedDict)
-    _last_prompt: tuple[int, ...] = PrivateAttr(default=())
+    _engine: BatchEngine | None = PrivateAttr(default=None)
+    _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
     def from_pretrained(
@@ -144,9 +109,9 @@ class LocalChatModel(BaseChatModel):
         }
 
     @property
-    def generate_calls(self) -> int:
-        """How many ``generate`` calls the worker has made (each serves one batch)."""
-        return self._generate_calls
+    def forward_passes(self) -> int:
+        """Forward passes run so far (a prefill per call, then one per token for all running calls)."""
+        return self._engine.forward_passes if self._engine else 0
 
     # --- LangChain entry points ------------------------------------------------------------------
     def _generate(
@@ -169,181 +134,60 @@ class LocalChatModel(BaseChatModel):
         return _result(await asyncio.wrap_future(future), self.model_name)
 
     # --- batching --------------------------------------------------------------------------------
+    @property
+    def engine(self) -> BatchEngine:
+        """The continuous-batching engine, started on first use."""
+        from swirl_agents.models.engine import BatchEngine
+
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = BatchEngine(
+                    self.hf_model,
+                    self.tokenizer,
+                    max_batch_size=self.max_batch_size,
+                    batch_wait_s=self.batch_wait_s,
+                    prefix_cache_mb=self.prefix_cache_mb if self.prefix_cache else 0,
+                    seed=self.seed,
+                    name=self.model_name,
+                )
+            return self._engine
+
     def _submit(
         self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Future:
+        from swirl_agents.models.engine import GenerationParams, Request
+
         params = GenerationParams(
             temperature=float(kwargs.get("temperature", self.temperature)),
             max_tokens=int(kwargs.get("max_tokens", self.max_tokens)),
             stop=tuple(stop or ()),
-            seed=kwargs.get("seed", self.seed),
         )
-        if params.max_tokens < 1:
-            raise ValueError(f"max_tokens must be at least 1, got {params.max_tokens}")
-        request = _Request(self._prompt_ids(messages), params)
-        self._ensure_worker()
-        self._queue.put(request)
-        return request.future
+        return self.engine.submit(
+            Request(self._prompt_ids(messages), params, generator=_generator(kwargs.get("seed")))
+        )
 
     def _prompt_ids(self, messages: Sequence[BaseMessage]) -> list[int]:
         chat = [{"role": _ROLES.get(m.type, m.type), "content": m.text} for m in messages]
         text = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _ensure_worker(self) -> None:
-        with self._worker_lock:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(
-                    target=self._serve, name=f"swirl-local-{self.model_name}", daemon=True
-                )
-                self._worker.start()
-
-    def _serve(self) -> None:
-        """Worker loop: take a request, gather what arrives within the wait window, generate."""
-        while True:
-            pending = [self._queue.get()]
-            deadline = time.monotonic() + self.batch_wait_s
-            while len(pending) < self.max_batch_size:
-                try:
-                    pending.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            groups: dict[GenerationParams, list[_Request]] = {}
-            for request in pending:
-                groups.setdefault(request.params, []).append(request)
-            for params, requests in groups.items():
-                try:
-                    completions = self.generate_batch([r.prompt_ids for r in requests], params)
-                except BaseException as exc:  # noqa: BLE001 - the callers get it, the worker lives on
-                    for r in requests:
-                        r.future.set_exception(exc)
-                    continue
-                for r, completion in zip(requests, completions, strict=True):
-                    r.future.set_result(completion)
-
     def generate_batch(
         self, prompts: Sequence[Sequence[int]], params: GenerationParams
     ) -> list[Completion]:
-        """Generate for several tokenized prompts in one ``generate`` call.
+        """Generate for several tokenized prompts at once (they are decoded together)."""
+        from swirl_agents.models.engine import Request
 
-        Rows are padded between their shared prefix and their own suffix, with the padding
-        masked: a shared prefix's keys/values are computed once and reused (position ids follow
-        the attention mask), and with no shared prefix this is plain left padding.
-        """
-        import torch
-
-        self._generate_calls += 1
-        pad = self.tokenizer.pad_token_id
-        prefix, cache = self._shared_prefix(prompts)
-        width = max(len(p) for p in prompts)
-        rows, masks = [], []
-        for p in prompts:
-            gap = width - len(p)
-            rows.append([*prefix, *[pad] * gap, *p[len(prefix) :]])
-            masks.append([1] * len(prefix) + [0] * gap + [1] * (len(p) - len(prefix)))
-        device = self.hf_model.device
-        options: dict[str, Any] = {
-            "max_new_tokens": params.max_tokens,
-            "pad_token_id": pad,
-            "eos_token_id": sorted(self._eos_ids()),
-            "do_sample": params.temperature > 0,
-        }
-        if cache is not None:
-            options["past_key_values"] = cache
-        if params.temperature > 0:
-            options.update(temperature=params.temperature, top_k=0, top_p=1.0)
-            if params.seed is not None:
-                torch.manual_seed(params.seed)
-        if params.stop:
-            options["stopping_criteria"] = self._stop_criterion(params.stop)
-        with torch.inference_mode():
-            output = self.hf_model.generate(
-                input_ids=torch.tensor(rows, device=device),
-                attention_mask=torch.tensor(masks, device=device),
-                **options,
-            )
-        return [self._complete(row[width:].tolist(), params.stop) for row in output]
-
-    def _shared_prefix(self, prompts: Sequence[Sequence[int]]) -> tuple[list[int], Any]:
-        """The longest known prefix of every prompt with its keys/values, expanded to the batch.
-
-        A prefix becomes known when a batch (or two calls in a row) share one of at least
-        ``_MIN_PREFIX`` tokens; the few most recent prefixes are kept.
-        """
-        if not self.prefix_cache:
-            return [], None
-        import torch
-
-        known = [k for k in self._prefixes if all(_starts_with(p, k) for p in prompts)]
-        if known:
-            prefix = max(known, key=len)
-            self._prefixes.move_to_end(prefix)
-        else:
-            others = prompts if len(prompts) > 1 else [*prompts, self._last_prompt]
-            self._last_prompt = tuple(prompts[0])
-            # Every row keeps at least one token of its own to feed the model.
-            length = min(_common_prefix_len(others), min(len(p) for p in prompts) - 1)
-            if length < _MIN_PREFIX:
-                return [], None
-            prefix = tuple(prompts[0][:length])
-            with torch.inference_mode():
-                ids = torch.tensor([prefix], device=self.hf_model.device)
-                self._prefixes[prefix] = self.hf_model(
-                    input_ids=ids, use_cache=True
-                ).past_key_values
-            while len(self._prefixes) > _MAX_PREFIXES:
-                self._prefixes.popitem(last=False)
-        cache = copy.deepcopy(self._prefixes[prefix])  # generate extends it in place
-        cache.batch_repeat_interleave(len(prompts))
-        return list(prefix), cache
-
-    def _stop_criterion(self, stop: tuple[str, ...]) -> Any:
-        """Built once per stop tuple: a StopStringCriteria scans the vocabulary (about 0.5 s)."""
-        if stop not in self._stop_criteria:
-            from transformers import StoppingCriteriaList, StopStringCriteria
-
-            criterion = StopStringCriteria(self.tokenizer, list(stop))
-            self._stop_criteria[stop] = StoppingCriteriaList([criterion])
-        return self._stop_criteria[stop]
-
-    def _eos_ids(self) -> set[int]:
-        ids = {self.tokenizer.eos_token_id}
-        configured = self.hf_model.generation_config.eos_token_id
-        ids.update(configured if isinstance(configured, list) else [configured])
-        return {i for i in ids if i is not None}
-
-    def _complete(self, ids: list[int], stop: tuple[str, ...]) -> Completion:
-        """Cut a generated row at eos (finished rows are padded with it) or its first stop string."""
-        eos = self._eos_ids()
-        end = next((i for i, t in enumerate(ids) if t in eos), None)
-        reason = "length" if end is None else "stop"
-        ids = ids[:end]
-        text = self._decode(ids)
-        hit = _first_stop(text, stop)
-        if hit is not None:
-            text, reason = text[:hit], "stop"
-            # Keep only the tokens the cut text needs (a last token may run past the stop string).
-            while ids and _first_stop(self._decode(ids[:-1]), stop) == hit:
-                ids = ids[:-1]
-        return Completion(text=text, token_ids=ids, finish_reason=reason)
-
-    def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
+        futures = [self.engine.submit(Request(list(p), params)) for p in prompts]
+        return [f.result() for f in futures]
 
 
-def _starts_with(ids: Sequence[int], prefix: tuple[int, ...]) -> bool:
-    return len(ids) > len(prefix) and tuple(ids[: len(prefix)]) == prefix
+def _generator(seed: int | None) -> Any:
+    """A call's own sampler, so that the same seed gives the same reply in any batch."""
+    if seed is None:
+        return None
+    import torch
 
-
-def _common_prefix_len(prompts: Sequence[Sequence[int]]) -> int:
-    first, n = prompts[0], min(len(p) for p in prompts)
-    return next((i for i in range(n) if any(p[i] != first[i] for p in prompts)), n)
-
-
-def _first_stop(text: str, stop: Sequence[str]) -> int | None:
-    """The end offset of the earliest stop string in ``text``, or None."""
-    hits = [(i, i + len(s)) for s in stop if s and (i := text.find(s)) >= 0]
-    return min(hits)[1] if hits else None
+    return torch.Generator().manual_seed(int(seed))
 
 
 def _result(completion: Completion, model_name: str) -> ChatResult:
