@@ -69,12 +69,14 @@ def main() -> None:
         result: dict[str, Any] = {}
         for batched in order:
             passes, seconds = model.forward_passes, dict(model.engine.seconds)
+            reallocations = model.engine.reallocations
             rate, n_tokens, states = measure(graph, inputs, batched)
             key = "batched" if batched else "sequential"
             result[key] = {
                 "tokens_per_s": rate,
                 "tokens": n_tokens,
                 "forward_passes": model.forward_passes - passes,
+                "reallocations": model.engine.reallocations - reallocations,
                 "engine_seconds": {
                     k: round(v - seconds[k], 2) for k, v in model.engine.seconds.items()
                 },

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from swirl_agents.errors import SwirlError, UsageError
 from swirl_agents.models import LocalChatModel, embedded, load_chat_model, local_model_path
@@ -131,6 +131,26 @@ def test_a_shared_prefix_is_cached_without_changing_outputs(tiny, chat):
         replies = list(pool.map(lambda q: chat.invoke(_ask(q)), QUESTIONS[:3]))
     assert [r.response_metadata["token_ids"] for r in replies] == expected
     assert len(chat.engine.prefixes) >= 1
+
+
+def _two_turns(chat, i: int) -> list[list[int]]:
+    """An agent-like conversation: a reply, then a longer prompt that starts with it."""
+    messages = _ask(QUESTIONS[i])
+    first = chat.invoke(messages, max_tokens=2 + 3 * i)  # rows finish at different steps
+    messages += [AIMessage(first.text), HumanMessage(f"{i} -> 48")]
+    second = chat.invoke(messages, max_tokens=12)
+    return [first.response_metadata["token_ids"], second.response_metadata["token_ids"]]
+
+
+def test_calls_join_and_leave_a_running_batch_without_changing_outputs(tiny, chat):
+    model, tokenizer = tiny
+    plain = LocalChatModel(hf_model=model, tokenizer=tokenizer, prefix_cache=False, max_tokens=12)
+    expected = [_two_turns(plain, i) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda i: _two_turns(chat, i), range(4)))
+    assert together == expected
+    # the second turns reused the first turns' keys/values: one cached row per conversation
+    assert len(chat.engine.prefixes) >= 4
 
 
 def test_async_batch_is_batched_too(chat):

@@ -35,7 +35,7 @@ from transformers.cache_utils import DynamicLayer
 from swirl_agents.errors import UsageError
 
 _MIN_PREFIX = 16  # shorter cached prefixes are not worth a lookup hit
-_HEADROOM = 64  # spare key/value columns allocated at each rebuild of the batch
+_GROWTH = 1.5  # the batch tensor grows by this factor (rows or columns) when it is full
 
 
 @dataclass(frozen=True)
@@ -72,20 +72,21 @@ class _Row:
 
 
 class _BufferLayer(DynamicLayer):
-    """One layer's keys/values for the batch: [rows, heads, capacity, dim], ``used`` columns filled.
+    """One layer's keys/values in the batch: [slots, heads, capacity, dim], columns [start, used).
 
     A DynamicLayer that writes new tokens into spare columns in place instead of concatenating.
+    Rows are right-aligned at ``used``; ``start`` is where the longest row begins.
     """
 
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, used: int) -> None:
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, start: int, used: int) -> None:
         super().__init__()
-        self.k, self.v, self.used = keys, values, used
+        self.k, self.v, self.start, self.used = keys, values, start, used
         self.dtype, self.device = keys.dtype, keys.device
         self.is_initialized = True
 
     @property
     def keys(self) -> torch.Tensor:
-        return self.k[:, :, : self.used]
+        return self.k[:, :, self.start : self.used]
 
     @keys.setter
     def keys(self, value: Any) -> None:  # DynamicLayer.__init__ assigns; the buffers hold the data
@@ -93,29 +94,24 @@ class _BufferLayer(DynamicLayer):
 
     @property
     def values(self) -> torch.Tensor:
-        return self.v[:, :, : self.used]
+        return self.v[:, :, self.start : self.used]
 
     @values.setter
     def values(self, value: Any) -> None:
         pass
 
     def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple:
-        n = key_states.shape[-2]
-        if self.used + n > self.k.shape[-2]:  # out of spare columns: grow by half
-            extra = max(n, self.k.shape[-2] // 2)
-            pad = (0, 0, 0, extra)
-            self.k = torch.nn.functional.pad(self.k, pad)
-            self.v = torch.nn.functional.pad(self.v, pad)
+        n = key_states.shape[-2]  # the engine made room: k and v are views of its batch tensor
         self.k[:, :, self.used : self.used + n] = key_states
         self.v[:, :, self.used : self.used + n] = value_states
         self.used += n
         return self.keys, self.values
 
     def get_seq_length(self) -> int:
-        return self.used
+        return self.used - self.start
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        return self.used + query_length, 0
+        return self.used - self.start + query_length, 0
 
     def get_max_length(self) -> int:
         return -1
@@ -126,13 +122,13 @@ class PrefixStore:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[int, ...], list[tuple[Any, Any]]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
         self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def longest(self, ids: Sequence[int]) -> tuple[int, list[tuple[Any, Any]] | None]:
+    def longest(self, ids: Sequence[int]) -> tuple[int, torch.Tensor | None]:
         """The longest prefix of ``ids`` held (at least _MIN_PREFIX long), and its keys/values."""
         best, best_kv = 0, None
         for key, kv in self._entries.items():
@@ -144,7 +140,7 @@ class PrefixStore:
         self._entries.move_to_end(best_key)
         return best, best_kv
 
-    def add(self, ids: Sequence[int], kv: list[tuple[Any, Any]]) -> None:
+    def add(self, ids: Sequence[int], kv: torch.Tensor) -> None:
         key = tuple(ids)
         if len(key) < _MIN_PREFIX or self.max_bytes <= 0:
             return
@@ -152,12 +148,12 @@ class PrefixStore:
         for old in [k for k in self._entries if len(k) <= len(key) and key[: len(k)] == k]:
             self._drop(old)
         self._entries[key] = kv
-        self._bytes += _nbytes(kv)
+        self._bytes += kv.nbytes
         while self._bytes > self.max_bytes and len(self._entries) > 1:
             self._drop(next(iter(self._entries)))
 
     def _drop(self, key: tuple[int, ...]) -> None:
-        self._bytes -= _nbytes(self._entries.pop(key))
+        self._bytes -= self._entries.pop(key).nbytes
 
 
 class BatchEngine:
@@ -181,12 +177,16 @@ class BatchEngine:
         self.generator.manual_seed(seed if seed is not None else int.from_bytes(os.urandom(4)))
         self.eos = _eos_ids(model, tokenizer)
         self.forward_passes = 0  # prefill and decode passes: fewer than calls x tokens = batching
-        self.seconds = {"prefill": 0.0, "rebuild": 0.0, "decode": 0.0}  # where the time went
+        self.seconds = {"prefill": 0.0, "admit": 0.0, "decode": 0.0}  # where the time went
+        self.reallocations = 0  # batch tensor grown or columns shifted: a whole-batch copy
         self._queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._waiting: deque[Request] = deque()
+        # The running rows, packed: row i's keys/values are _kv[:, :, i], right-aligned at _used.
+        # The tensor is kept and reused (fresh allocations of this size fault in every page).
         self._rows: list[_Row] = []
-        self._layers: list[_BufferLayer] = []
-        self._mask: Any = None  # [rows, capacity] 1 where a column holds a real token
+        self._kv: Any = None  # [layers, 2, row capacity, heads, column capacity, dim]
+        self._mask: Any = None  # [row capacity, column capacity], 1 where a column is a real token
+        self._used = 0  # columns written: every row ends at this column
         self._name = name
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -214,18 +214,17 @@ class BatchEngine:
                     started = time.perf_counter()
                     admitted = [r for r in map(self._prefill, self._admissible()) if r]
                     rebuilding = time.perf_counter()
-                    self._rebuild(admitted)
+                    self._admit(admitted)
                     decoding = time.perf_counter()
                     if self._rows:
                         self._decode_step()
                     self.seconds["prefill"] += rebuilding - started
-                    self.seconds["rebuild"] += decoding - rebuilding
+                    self.seconds["admit"] += decoding - rebuilding
                     self.seconds["decode"] += time.perf_counter() - decoding
                 except BaseException as exc:  # noqa: BLE001 - the callers get it, the worker lives on
                     for row in self._rows:
-                        if not row.request.future.done():
-                            row.request.future.set_exception(exc)
-                    self._rows, self._layers, self._mask = [], [], None
+                        row.request.future.set_exception(exc)
+                    self._rows, self._kv, self._mask = [], None, None
 
     def _take_arrivals(self, block: bool) -> None:
         """Move queued requests to the waiting list; when idle, wait for one and its companions."""
@@ -248,7 +247,7 @@ class BatchEngine:
         room = self.max_batch_size - len(self._rows)
         return [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
 
-    def _prefill(self, request: Request) -> tuple[_Row, list[tuple[Any, Any]]] | None:
+    def _prefill(self, request: Request) -> tuple[_Row, torch.Tensor] | None:
         """Run one prompt alone from its longest cached prefix; its first token and keys/values."""
         ids = request.prompt_ids
         try:
@@ -256,7 +255,9 @@ class BatchEngine:
             reused = min(reused, len(ids) - 1)  # at least one token goes through the model
             cache = DynamicCache()
             if kv is not None:
-                cache = DynamicCache(ddp_cache_data=[(k[:, :, :reused], v[:, :, :reused]) for k, v in kv])
+                cache = DynamicCache(
+                    ddp_cache_data=[(k[:, :, :reused], v[:, :, :reused]) for k, v in kv.unbind(0)]
+                )
             else:
                 reused = 0
             device = self.model.device
@@ -269,7 +270,9 @@ class BatchEngine:
             )
             self.forward_passes += 1
             layers = _full_attention_layers(out.past_key_values)
-            kv = [(layer.keys, layer.values) for layer in layers]
+            # one tensor per row, [layers, 2, 1, heads, tokens, dim]: moving it is one op
+            kv = torch.stack([t for layer in layers for t in (layer.keys, layer.values)])
+            kv = kv.unflatten(0, (len(layers), 2))
             self.prefixes.add(ids, kv)
             token = self._sample(out.logits[:, -1], [request])[0]
         except BaseException as exc:  # noqa: BLE001
@@ -280,65 +283,95 @@ class BatchEngine:
             return None
         return row, kv
 
-    def _rebuild(self, admitted: list[tuple[_Row, list[tuple[Any, Any]]]]) -> None:
-        """New buffers holding the running rows that are not done plus the admitted ones."""
-        keep = [i for i, row in enumerate(self._rows) if not row.request.future.done()]
-        if len(keep) == len(self._rows) and not admitted:
-            return
-        rows = [self._rows[i] for i in keep] + [row for row, _ in admitted]
-        self._rows = rows
-        if not rows:
-            self._layers, self._mask = [], None
-            return
-        width = max(row.length for row in rows)
-        old_used = self._layers[0].used if self._layers else 0
-        n_keep = len(keep)
-        index = torch.tensor(keep, dtype=torch.long, device=self.model.device)
-        first = admitted[0][1] if admitted else None
-        template = self._layers if self._layers else None
-        layers = []
-        for li in range(len(template) if template else len(first)):
-            ref = template[li].k if template else first[li][0]
-            shape = (len(rows), ref.shape[1], width + _HEADROOM, ref.shape[3])
-            k = ref.new_zeros(shape)
-            v = ref.new_zeros(shape)
-            if n_keep:  # running rows are right-aligned at old_used: keep their last `span` columns
-                span = min(width, old_used)
-                old = self._layers[li]
-                k[:n_keep, :, width - span : width] = old.k[index, :, old_used - span : old_used]
-                v[:n_keep, :, width - span : width] = old.v[index, :, old_used - span : old_used]
-            for j, (row, kv) in enumerate(admitted):
-                nk, nv = kv[li]
-                k[n_keep + j, :, width - row.length : width] = nk[0]
-                v[n_keep + j, :, width - row.length : width] = nv[0]
-            layers.append(_BufferLayer(k, v, width))
-        mask = torch.zeros(len(rows), width + _HEADROOM, dtype=torch.long, device=self.model.device)
-        for b, row in enumerate(rows):
-            mask[b, width - row.length : width] = 1
-        self._layers, self._mask = layers, mask
+    def _admit(self, admitted: list[tuple[_Row, torch.Tensor]]) -> None:
+        """Append admitted rows after the running ones, copying only their own keys/values."""
+        for row, kv in admitted:
+            self._make_room(rows=len(self._rows) + 1, columns=row.length, like=kv)
+            b, used = len(self._rows), self._used
+            self._kv[:, :, b, :, used - row.length : used] = kv[:, :, 0]
+            self._mask[b] = 0
+            self._mask[b, used - row.length : used] = 1
+            self._rows.append(row)
+
+    def _retire(self, b: int) -> None:
+        """Drop row ``b``: the last row moves into its place (one row's copy, not the batch's)."""
+        last = len(self._rows) - 1
+        if b != last:
+            span = self._rows[last].length
+            cols = slice(self._used - span, self._used)
+            self._kv[:, :, b, :, cols] = self._kv[:, :, last, :, cols]
+            self._mask[b] = self._mask[last]
+            self._rows[b] = self._rows[last]
+        self._rows.pop()
+
+    def _make_room(self, rows: int, columns: int, like: torch.Tensor) -> None:
+        """Make the batch tensor hold ``rows`` rows of ``columns`` tokens and one more column."""
+        if self._kv is None:
+            layers, _, _, heads, _, dim = like.shape
+            capacity = int(columns * _GROWTH) + 1
+            self._kv = like.new_zeros(layers, 2, self.max_batch_size, heads, capacity, dim)
+            self._mask = torch.zeros(
+                self.max_batch_size, capacity, dtype=torch.long, device=like.device
+            )
+            self._used = columns
+        longest = max((row.length for row in self._rows), default=0)
+        n = len(self._rows)
+        if columns > self._used or self._used + 1 > self._kv.shape[4]:
+            # Slide the rows so that they end at `width` (left room for the longer row, and right
+            # room for decoding), growing the columns if they do not fit.
+            width = max(longest, columns)
+            if width + 1 > self._kv.shape[4]:
+                self._grow(columns=int((width + 1) * _GROWTH))
+            span = min(longest, self._used)
+            if n and span:
+                src = self._kv[:, :, :n, :, self._used - span : self._used].clone()
+                self._kv[:, :, :n, :, width - span : width] = src
+                mask = self._mask[:n, self._used - span : self._used].clone()
+                self._mask[:n] = 0
+                self._mask[:n, width - span : width] = mask
+            self._used = width
+            self.reallocations += 1
+        if rows > self._kv.shape[2]:
+            self._grow(rows=max(rows, int(self._kv.shape[2] * _GROWTH)))
+
+    def _grow(self, rows: int | None = None, columns: int | None = None) -> None:
+        """A bigger batch tensor (zeros; NaN-free padding matters: masked weights are 0 * value)."""
+        old, old_mask = self._kv, self._mask
+        _, _, r, _, c, _ = old.shape
+        rows, columns = rows or r, columns or c
+        self._kv = old.new_zeros(*old.shape[:2], rows, old.shape[3], columns, old.shape[5])
+        self._kv[:, :, :r, :, :c] = old
+        self._mask = old_mask.new_zeros(rows, columns)
+        self._mask[:r, :c] = old_mask
+        self.reallocations += 1
 
     def _decode_step(self) -> None:
         """Feed every row its last token; sample the next; retire the rows that are done."""
-        used = self._layers[0].used
-        if used + 1 > self._mask.shape[1]:
-            self._mask = torch.nn.functional.pad(self._mask, (0, self._mask.shape[1] // 2))
-        self._mask[:, used] = 1
+        self._make_room(rows=len(self._rows), columns=0, like=self._kv)
+        n, used = len(self._rows), self._used
+        start = used - max(row.length for row in self._rows)
+        self._mask[:n, used] = 1
         device = self.model.device
         cache = DynamicCache()
-        cache.layers = self._layers
+        cache.layers = [
+            _BufferLayer(k[:n], v[:n], start=start, used=used) for k, v in self._kv.unbind(0)
+        ]
         out = self.model(
             input_ids=torch.tensor([[row.generated[-1]] for row in self._rows], device=device),
-            attention_mask=self._mask[:, : used + 1],
+            attention_mask=self._mask[:n, start : used + 1],
             position_ids=torch.tensor([[row.length] for row in self._rows], device=device),
             past_key_values=cache,
             use_cache=True,
         )
         self.forward_passes += 1
+        self._used += 1
         tokens = self._sample(out.logits[:, -1], [row.request for row in self._rows])
-        for row, token in zip(self._rows, tokens, strict=True):
+        for b in reversed(range(n)):  # backwards: retiring moves the last row into b
+            row = self._rows[b]
             row.length += 1
-            row.generated.append(token)
-            self._finished(row)
+            row.generated.append(tokens[b])
+            if self._finished(row, b):
+                self._retire(b)
 
     def _sample(self, logits: Any, requests: Sequence[Request]) -> list[int]:
         tokens = logits.argmax(-1).tolist()
@@ -350,7 +383,7 @@ class BatchEngine:
                 tokens[i] = int(torch.multinomial(probs, 1, generator=generator))
         return tokens
 
-    def _finished(self, row: _Row) -> bool:
+    def _finished(self, row: _Row, b: int | None = None) -> bool:
         """Reply to the row's caller if it is done (and cache its keys/values for its next call)."""
         params, ids = row.request.params, row.generated
         if ids[-1] in self.eos:
@@ -361,20 +394,15 @@ class BatchEngine:
             completion = self._complete(ids, params.stop, "length")
         else:
             return False
-        self._remember(row)
+        if b is not None:
+            self._remember(row, b)
         row.request.future.set_result(completion)
         return True
 
-    def _remember(self, row: _Row) -> None:
+    def _remember(self, row: _Row, b: int) -> None:
         """Cache a retired row's keys/values: the agent's next prompt starts with these tokens."""
-        if not self._layers or row not in self._rows:
-            return
-        b, used = self._rows.index(row), self._layers[0].used
-        start = used - row.length  # rows are right-aligned; the last sampled token is not fed yet
-        kv = [
-            (layer.k[b : b + 1, :, start:used].clone(), layer.v[b : b + 1, :, start:used].clone())
-            for layer in self._layers
-        ]
+        start = self._used - row.length  # right-aligned; the last sampled token is not fed yet
+        kv = self._kv[:, :, b : b + 1, :, start : self._used].clone()
         self.prefixes.add([*row.request.prompt_ids, *row.generated][: row.length], kv)
 
     def _complete(self, ids: list[int], stop: tuple[str, ...], reason: str) -> Completion:
@@ -406,10 +434,6 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     configured = model.generation_config.eos_token_id
     ids.update(configured if isinstance(configured, list) else [configured])
     return {i for i in ids if i is not None}
-
-
-def _nbytes(kv: list[tuple[Any, Any]]) -> int:
-    return sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in kv)
 
 
 def _common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:

@@ -22,6 +22,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
 from swirl_agents.errors import UsageError
+
 if TYPE_CHECKING:  # the engine imports torch: only when a model runs
     from swirl_agents.models.engine import BatchEngine, Completion, GenerationParams
 
