@@ -53,6 +53,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sft-lr", type=float, default=None, help="SFT learning rate (trainer default)")
     p.add_argument("--batch-size", type=int, default=4, help="SFT trajectories per step")
     p.add_argument("--swirl-steps", type=int, default=30, help="SWiRL optimiser steps")
+    p.add_argument(
+        "--swirl-lr", type=float, default=None, help="SWiRL learning rate (trainer default)"
+    )
+    p.add_argument("--swirl-batch", type=int, default=None, help="SWiRL states per step")
     p.add_argument("--num-generations", type=int, default=4, help="SWiRL samples per state")
     p.add_argument("--completion-tokens", type=int, default=64, help="SWiRL tokens per sample")
     p.add_argument("--gsm8k-eval", type=int, default=300, help="first N GSM8K test questions")
@@ -166,6 +170,8 @@ def train(pipe: Pipeline, args: argparse.Namespace, sft: Path, swirl: Path) -> N
         "--judge", "rule", "--max-steps", str(args.swirl_steps), "--out", str(swirl),
         "--num-generations", str(args.num_generations),
         "--max-completion-length", str(args.completion_tokens),
+        *(["--lr", str(args.swirl_lr)] if args.swirl_lr else []),
+        *(["--batch-size", str(args.swirl_batch)] if args.swirl_batch else []),
     ])  # fmt: skip
 
 

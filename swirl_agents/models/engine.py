@@ -4,16 +4,19 @@ One worker thread owns the model. Requests join the running batch as soon as the
 leave it the step they finish, so an agent whose call ended can run its tool and come back
 while the others are still decoding: nobody waits for the longest row. The loop is
 
-    admit:   prefill each new prompt alone (reusing cached keys/values of its longest known
-             prefix), then merge it into the batch, right-aligned, the padding masked;
+    admit:   prefill each new prompt alone (from the cached keys/values of its longest known
+             prefix: the system prompt, or the same agent's previous call), then copy it into
+             the batch after the running rows, right-aligned, the padding masked;
     decode:  one forward pass for every running row, one new token each;
-    retire:  rows that hit eos, a stop string or their token cap get their reply; their
-             keys/values are kept, keyed by their tokens, for the next step of the same agent.
+    retire:  rows that hit eos, a stop string or their token cap get their reply, their
+             keys/values are cached for the agent's next call, and the last row moves into
+             their place.
 
-Keys/values live in buffers with spare columns written in place (transformers' DynamicLayer
-copies the whole cache with ``torch.cat`` at every token, which dominates a batched step on a
-CPU). Models whose cache is not a plain full-attention ``DynamicCache`` (sliding-window layers)
-are refused with a clear error.
+All rows' keys/values live in one tensor that is kept between steps and written in place.
+Two things that dominated a batched step on a 2-core CPU are gone: transformers' DynamicLayer
+copies the whole cache with ``torch.cat`` at every token, and a fresh tensor of this size costs
+a page fault per 4 KiB. Models whose cache is not a plain full-attention ``DynamicCache``
+(sliding-window layers) are refused with a clear error.
 """
 
 from __future__ import annotations
