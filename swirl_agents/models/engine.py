@@ -226,7 +226,8 @@ class BatchEngine:
                     self.seconds["decode"] += time.perf_counter() - decoding
                 except BaseException as exc:  # noqa: BLE001 - the callers get it, the worker lives on
                     for row in self._rows:
-                        row.request.future.set_exception(exc)
+                        if not row.request.future.done():
+                            row.request.future.set_exception(exc)
                     self._rows, self._kv, self._mask = [], None, None
 
     def _take_arrivals(self, block: bool) -> None:
@@ -288,8 +289,11 @@ class BatchEngine:
 
     def _admit(self, admitted: list[tuple[_Row, torch.Tensor]]) -> None:
         """Append admitted rows after the running ones, copying only their own keys/values."""
+        if not admitted:
+            return
+        longest = max(row.length for row, _ in admitted)
+        self._make_room(rows=len(self._rows) + len(admitted), columns=longest, like=admitted[0][1])
         for row, kv in admitted:
-            self._make_room(rows=len(self._rows) + 1, columns=row.length, like=kv)
             b, used = len(self._rows), self._used
             self._kv[:, :, b, :, used - row.length : used] = kv[:, :, 0]
             self._mask[b] = 0
@@ -312,10 +316,8 @@ class BatchEngine:
         if self._kv is None:
             layers, _, _, heads, _, dim = like.shape
             capacity = int(columns * _GROWTH) + 1
-            self._kv = like.new_zeros(layers, 2, self.max_batch_size, heads, capacity, dim)
-            self._mask = torch.zeros(
-                self.max_batch_size, capacity, dtype=torch.long, device=like.device
-            )
+            self._kv = like.new_zeros(layers, 2, rows, heads, capacity, dim)
+            self._mask = torch.zeros(rows, capacity, dtype=torch.long, device=like.device)
             self._used = columns
         longest = max((row.length for row in self._rows), default=0)
         n = len(self._rows)
@@ -335,7 +337,7 @@ class BatchEngine:
             self._used = width
             self.reallocations += 1
         if rows > self._kv.shape[2]:
-            self._grow(rows=max(rows, int(self._kv.shape[2] * _GROWTH)))
+            self._grow(rows=min(self.max_batch_size, max(rows, int(self._kv.shape[2] * _GROWTH))))
 
     def _grow(self, rows: int | None = None, columns: int | None = None) -> None:
         """A bigger batch tensor (zeros; NaN-free padding matters: masked weights are 0 * value)."""
