@@ -233,6 +233,7 @@ class BatchEngine:
     def _take_arrivals(self, block: bool) -> None:
         """Move queued requests to the waiting list; when idle, wait for one and its companions."""
         if block and not self._waiting:
+            self._kv = self._mask = None  # idle: give the batch memory back (GBs for long prompts)
             self._waiting.append(self._queue.get())
             deadline = time.monotonic() + self.batch_wait_s
             while len(self._waiting) < self.max_batch_size:
