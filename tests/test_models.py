@@ -361,20 +361,3 @@ def test_prefix_store_evicts_least_recently_used_past_its_budget():
     disabled = PrefixStore(max_bytes=0)
     disabled.add(a, _kv(20))
     assert len(disabled) == 0
-
-
-def test_dropping_the_model_stops_its_engine(tiny):
-    import gc
-    import weakref
-
-    model, tokenizer = tiny
-    chat = LocalChatModel(hf_model=model, tokenizer=tokenizer, max_tokens=2)
-    chat.invoke(_ask(QUESTIONS[0]))
-    engine = weakref.ref(chat.engine)
-    worker = chat.engine._worker
-    del chat
-    gc.collect()
-    worker.join(timeout=5)
-    assert not worker.is_alive()
-    gc.collect()
-    assert engine() is None  # its model, batch tensor and prefix cache can be freed

@@ -182,7 +182,7 @@ class BatchEngine:
         self.forward_passes = 0  # prefill and decode passes: fewer than calls x tokens = batching
         self.seconds = {"prefill": 0.0, "admit": 0.0, "decode": 0.0}  # where the time went
         self.reallocations = 0  # batch tensor grown or columns shifted: a whole-batch copy
-        self._queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()  # None: close
+        self._queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._waiting: deque[Request] = deque()
         # The running rows, packed: row i's keys/values are _kv[:, :, i], right-aligned at _used.
         # The tensor is kept and reused (fresh allocations of this size fault in every page).
@@ -209,15 +209,9 @@ class BatchEngine:
         return request.future
 
     # --- the loop --------------------------------------------------------------------------------
-    def close(self) -> None:
-        """Stop the worker once it is idle, so the engine, its model and its caches can be freed."""
-        self._queue.put(None)
-
     def _serve(self) -> None:
         while True:
             self._take_arrivals(block=not self._rows)
-            if self._waiting and self._waiting[-1] is None:  # closed: nobody can be waiting
-                return
             with torch.inference_mode():
                 try:
                     started = time.perf_counter()
@@ -241,8 +235,6 @@ class BatchEngine:
         if block and not self._waiting:
             self._kv = self._mask = None  # idle: give the batch memory back (GBs for long prompts)
             self._waiting.append(self._queue.get())
-            if self._waiting[-1] is None:
-                return
             deadline = time.monotonic() + self.batch_wait_s
             while len(self._waiting) < self.max_batch_size:
                 try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -152,8 +151,6 @@ class LocalChatModel(BaseChatModel):
                     seed=self.seed,
                     name=self.model_name,
                 )
-                # The worker thread holds the engine; stop it when this model is dropped.
-                weakref.finalize(self, self._engine.close)
             return self._engine
 
     def _submit(
