@@ -259,12 +259,10 @@ class BatchEngine:
             reused, kv = self.prefixes.longest(ids)
             reused = min(reused, len(ids) - 1)  # at least one token goes through the model
             cache = DynamicCache()
-            if kv is not None:
+            if reused:
                 cache = DynamicCache(
                     ddp_cache_data=[(k[:, :, :reused], v[:, :, :reused]) for k, v in kv.unbind(0)]
                 )
-            else:
-                reused = 0
             device = self.model.device
             out = self.model(
                 input_ids=torch.tensor([ids[reused:]], device=device),
