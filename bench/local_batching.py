@@ -7,7 +7,8 @@ The same ``--runs`` GSM8K questions (the first of the test split, not trained on
 SWiRL graph with the calculator on the embedded SmolLM2, greedy, twice per repeat, side by side in
 one process: ``graph.batch(..., max_concurrency=runs)`` (LocalChatModel's engine decodes the
 concurrent model calls together, continuous batching), and one run after another. Tokens are the generated token ids
-of every step. Prints one JSON line last: medians over repeats of both rates and of their ratio.
+of every step; each pass starts with an empty prefix cache, so neither side reuses the prompts the
+other prefilled. Prints one JSON line last: medians over repeats of both rates and of their ratio.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def main() -> None:
         order = (False, True) if repeat % 2 == 0 else (True, False)
         result: dict[str, Any] = {}
         for batched in order:
+            # Both sides start cold: a pass must not reuse the prompts the other side prefilled.
+            model.engine.prefixes.clear()
             passes, seconds = model.forward_passes, dict(model.engine.seconds)
             reallocations = model.engine.reallocations
             rate, n_tokens, states = measure(graph, inputs, batched)

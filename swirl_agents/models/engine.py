@@ -155,6 +155,10 @@ class PrefixStore:
         while self._bytes > self.max_bytes and len(self._entries) > 1:
             self._drop(next(iter(self._entries)))
 
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
     def _drop(self, key: tuple[int, ...]) -> None:
         self._bytes -= self._entries.pop(key).nbytes
 
