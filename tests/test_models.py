@@ -212,6 +212,47 @@ def test_smollm2_is_the_embedded_default(tiny_dir, monkeypatch):
     assert local_model_path(str(tiny_dir)) == tiny_dir
 
 
+def test_dropping_the_model_frees_it_and_parks_its_worker_for_the_next(tiny):
+    import gc
+    import threading
+    import time
+    import weakref
+
+    from swirl_agents.models import engine as engine_module
+
+    model, tokenizer = tiny
+    chat = LocalChatModel(hf_model=model, tokenizer=tokenizer, max_tokens=2)
+    chat.invoke(_ask(QUESTIONS[0]))
+    engine = weakref.ref(chat.engine)
+    del chat
+    gc.collect()
+    assert (
+        engine() is None
+    )  # its batch tensor and prefix cache are freed (and its model, if unshared)
+    deadline = time.monotonic() + 5
+    while engine_module._PARKED.empty() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    threads = threading.active_count()
+    again = LocalChatModel(hf_model=model, tokenizer=tokenizer, max_tokens=2)
+    assert again.invoke(_ask(QUESTIONS[1])).content is not None
+    assert threading.active_count() == threads  # a parked worker serves the new model
+
+
+@pytest.mark.parametrize("scope", ["function", "module"])
+def test_a_process_exits_cleanly_whenever_its_model_is_dropped(tiny_dir, scope):
+    # Dropped as main() returns (the engine stops while the interpreter exits), or never dropped.
+    body = f"""
+from swirl_agents.models import LocalChatModel
+def main():
+    chat = LocalChatModel.from_pretrained({str(tiny_dir)!r}, max_tokens=3)
+    chat.batch(["one", "two", "three"])
+    return chat
+"""
+    body += "main()\n" if scope == "function" else "kept = main()\n"
+    done = subprocess.run([sys.executable, "-c", body], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_openai_spec_with_base_url_builds_chat_openai(monkeypatch):
     from langchain_openai import ChatOpenAI
 

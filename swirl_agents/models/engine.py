@@ -25,6 +25,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -186,7 +187,7 @@ class BatchEngine:
         self.forward_passes = 0  # prefill and decode passes: fewer than calls x tokens = batching
         self.seconds = {"prefill": 0.0, "admit": 0.0, "decode": 0.0}  # where the time went
         self.reallocations = 0  # batch tensor grown or columns shifted: a whole-batch copy
-        self._queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()  # None: stop
         self._waiting: deque[Request] = deque()
         # The running rows, packed: row i's keys/values are _kv[:, :, i], right-aligned at _used.
         # The tensor is kept and reused (fresh allocations of this size fault in every page).
@@ -205,17 +206,32 @@ class BatchEngine:
             raise ValueError(f"max_tokens must be at least 1, got {request.params.max_tokens}")
         with self._lock:
             if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(
-                    target=self._serve, name=f"swirl-engine-{self._name}", daemon=True
-                )
-                self._worker.start()
+                self._start_worker()
         self._queue.put(request)
         return request.future
 
+    def _start_worker(self) -> None:
+        # The worker holds the engine only while it has work: dropping the engine (with the
+        # LocalChatModel that owns it) frees the model and its caches, and parks the thread for
+        # the next engine. Workers never end: a thread that ran torch and ends while the process
+        # exits can abort it ("terminate called without an active exception").
+        job = (weakref.ref(self), self._queue)
+        try:
+            self._worker, inbox = _PARKED.get_nowait()
+            inbox.put(job)
+        except queue.Empty:
+            self._worker = threading.Thread(target=_work, args=job, daemon=True)
+            self._worker.start()
+        self._worker.name = f"swirl-engine-{self._name}"
+        weakref.finalize(self, self._queue.put, None).atexit = False  # None: the engine is gone
+
     # --- the loop --------------------------------------------------------------------------------
-    def _serve(self) -> None:
-        while True:
-            self._take_arrivals(block=not self._rows)
+    def _serve_until_idle(self, first: Request) -> None:
+        """Run batches from ``first`` on until no call is running or waiting."""
+        self._waiting.append(first)
+        self._take_arrivals(wait_s=self.batch_wait_s)  # let the first call's companions join
+        while self._rows or self._waiting:
+            self._take_arrivals()
             with torch.inference_mode():
                 try:
                     started = time.perf_counter()
@@ -233,24 +249,20 @@ class BatchEngine:
                         if not row.request.future.done():
                             row.request.future.set_exception(exc)
                     self._rows, self._kv, self._mask = [], None, None
+        self._kv = self._mask = None  # idle: give the batch memory back (GBs for long prompts)
 
-    def _take_arrivals(self, block: bool) -> None:
-        """Move queued requests to the waiting list; when idle, wait for one and its companions."""
-        if block and not self._waiting:
-            self._kv = self._mask = None  # idle: give the batch memory back (GBs for long prompts)
-            self._waiting.append(self._queue.get())
-            deadline = time.monotonic() + self.batch_wait_s
-            while len(self._waiting) < self.max_batch_size:
-                try:
-                    timeout = max(0.0, deadline - time.monotonic())
-                    self._waiting.append(self._queue.get(timeout=timeout))
-                except queue.Empty:
-                    break
-        while True:
+    def _take_arrivals(self, wait_s: float = 0.0) -> None:
+        """Move queued requests to the waiting list, waiting up to ``wait_s`` for a full batch."""
+        deadline = time.monotonic() + wait_s
+        while len(self._waiting) < self.max_batch_size or not wait_s:
             try:
-                self._waiting.append(self._queue.get_nowait())
+                timeout = deadline - time.monotonic()
+                request = (
+                    self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                )
             except queue.Empty:
                 return
+            self._waiting.append(request)
 
     def _admissible(self) -> list[Request]:
         room = self.max_batch_size - len(self._rows)
@@ -425,6 +437,29 @@ class BatchEngine:
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+# Workers whose engine was dropped, as (thread, inbox): the next engine hands its job to one.
+_PARKED: queue.Queue[tuple[threading.Thread, queue.SimpleQueue]] = queue.Queue()
+
+
+def _work(engine_ref: weakref.ref[BatchEngine], requests: queue.SimpleQueue) -> None:
+    """A worker thread: serves one engine until it is dropped, then waits for the next one.
+
+    Between batches it holds only the engine's queue, not the engine."""
+    while True:
+        while (request := requests.get()) is not None:  # None: the engine was dropped
+            engine = engine_ref()
+            if engine is None:
+                request.future.set_exception(
+                    RuntimeError("the model serving this call was dropped")
+                )
+                continue
+            engine._serve_until_idle(request)
+            del engine  # may drop the last reference: its finalizer then queues None
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        _PARKED.put((threading.current_thread(), inbox))
+        engine_ref, requests = inbox.get()
 
 
 def _full_attention_layers(cache: Any) -> list[Any]:
