@@ -153,6 +153,33 @@ def test_calls_join_and_leave_a_running_batch_without_changing_outputs(tiny, cha
     assert len(chat.engine.prefixes) >= 4
 
 
+@pytest.mark.parametrize("family", ["gemma2", "mistral"])
+def test_sliding_window_models_batch_to_the_same_tokens_as_generate(family):
+    import torch
+    from transformers import Gemma2Config, Gemma2ForCausalLM, MistralConfig, MistralForCausalLM
+
+    tokenizer = _tokenizer()
+    sizes = dict(hidden_size=32, num_hidden_layers=2, intermediate_size=64)
+    sizes |= dict(num_attention_heads=2, num_key_value_heads=2)
+    ids = dict(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id, pad_token_id=0)
+    torch.manual_seed(0)
+    if family == "gemma2":  # one sliding layer, one global: the prompts are longer than 6
+        layers = ["sliding_attention", "full_attention"]
+        config = Gemma2Config(**sizes, **ids, head_dim=16, sliding_window=6, layer_types=layers)
+        model = Gemma2ForCausalLM(config).eval()
+    else:
+        model = MistralForCausalLM(MistralConfig(**sizes, **ids, sliding_window=6)).eval()
+    chat = LocalChatModel(hf_model=model, tokenizer=tokenizer, max_tokens=10, batch_wait_s=0.3)
+    replies = chat.batch([_ask(q) for q in QUESTIONS[:4]])
+    for question, reply in zip(QUESTIONS[:4], replies, strict=True):
+        prompt = chat._prompt_ids(_ask(question))
+        out = model.generate(torch.tensor([prompt]), max_new_tokens=10, do_sample=False)
+        expected = out[0, len(prompt) :].tolist()
+        if tokenizer.eos_token_id in expected:
+            expected = expected[: expected.index(tokenizer.eos_token_id)]
+        assert reply.response_metadata["token_ids"] == expected
+
+
 def test_async_batch_is_batched_too(chat):
     sequential = [chat.invoke(_ask(q)).text for q in QUESTIONS[:4]]
     before = chat.forward_passes

@@ -15,8 +15,9 @@ while the others are still decoding: nobody waits for the longest row. The loop 
 All rows' keys/values live in one tensor that is kept between steps and written in place.
 Two things that dominated a batched step on a 2-core CPU are gone: transformers' DynamicLayer
 copies the whole cache with ``torch.cat`` at every token, and a fresh tensor of this size costs
-a page fault per 4 KiB. Models whose cache is not a plain full-attention ``DynamicCache``
-(sliding-window layers) are refused with a clear error.
+a page fault per 4 KiB. Sliding-window models (Mistral, Gemma 2/3) are served too: every
+layer keeps all its keys and the model's own masks apply the window. A model whose cache is not
+built from plain full-length layers (state-space or hybrid models) is refused with a clear error.
 """
 
 from __future__ import annotations
