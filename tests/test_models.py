@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from tiny_models import tiny_llama
 
 from swirl_agents.errors import SwirlError, UsageError
 from swirl_agents.models import LocalChatModel, embedded, load_chat_model, local_model_path
@@ -48,22 +49,8 @@ def _tokenizer():
 @pytest.fixture(scope="module")
 def tiny():
     """A 2-layer Llama with random weights and its tokenizer."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     tokenizer = _tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        vocab_size=len(tokenizer),
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return LlamaForCausalLM(config).eval(), tokenizer
+    return tiny_llama(tokenizer), tokenizer
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tiny_models import tiny_llama
+
 from swirl_agents.protocol import render_tool_result, system_prompt
 from swirl_agents.traces.schema import Step, Trajectory
 
@@ -121,23 +123,7 @@ def tiny_tokenizer():
 
 def tiny_model_dir(path):
     """Save a tiny random Llama and the tiny tokenizer to ``path``; returns ``path``."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     tokenizer = tiny_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=2048,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
-    )
-    LlamaForCausalLM(config).save_pretrained(path)
+    tiny_llama(tokenizer).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
