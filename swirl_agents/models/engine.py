@@ -401,6 +401,8 @@ class BatchEngine:
             if temperature > 0:
                 probs = torch.softmax(logits[i].float() / temperature, dim=-1)
                 generator = request.generator or self.generator
+                if generator.device != probs.device:  # a call's own seed lives on the CPU
+                    probs = probs.to(generator.device)
                 tokens[i] = int(torch.multinomial(probs, 1, generator=generator))
         return tokens
 
