@@ -79,3 +79,39 @@ def test_sft_trains_and_loss_moves(tiny):
     figures = train_sft(model, tokenizer, FIXTURES, config)
     assert figures["optimizer_steps"] == 8 and figures["trajectories"] == len(FIXTURES)
     assert figures["loss_last"] < figures["loss_first"] * 0.9
+
+
+def test_sft_runs_on_two_processes(tiny, tmp_path):
+    # Two CPU processes (gloo): each trains on its own batches, gradients are averaged, and the
+    # main process alone writes the model.
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from swirl_agents.traces import write_jsonl
+
+    data, out = tmp_path / "trajs.jsonl", tmp_path / "out"
+    write_jsonl(data, FIXTURES)
+    bin_dir = Path(sys.executable).parent
+    args = ["train", "--method", "sft", "--data", str(data), "--model", str(tiny)]
+    args += ["--out", str(out), "--max-steps", "2", "--batch-size", "2", "--json"]
+    with socket.socket() as free:  # a port nobody else is using for the rendezvous
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    # torchrun sets the env that Accelerator reads (accelerate launch --cpu would need mpirun)
+    launch = [str(bin_dir / "torchrun"), "--nproc_per_node", "2", "--master_port", str(port)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [*launch, "--no-python", str(bin_dir / "swirl"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["processes"] == 2 and figures["optimizer_steps"] == 2
+    assert (out / "config.json").is_file()

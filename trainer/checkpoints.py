@@ -40,7 +40,8 @@ def load_base(
         lora: train adapters instead of all weights.
         lora_r: LoRA rank.
         lora_alpha: LoRA scale.
-        device: ``cuda``, ``cpu``, ...; default: cuda when available.
+        device: ``cuda``, ``cpu``, ...; default: this process's device (its own GPU under
+            ``accelerate launch``, the CPU without one).
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -52,7 +53,12 @@ def load_base(
     if not tokenizer.chat_template:
         raise UsageError(f"the tokenizer in {path} has no chat template")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device is None:
+        from accelerate import PartialState
+
+        # cpu=True on a machine without GPUs: under torchrun that is gloo DDP over CPU processes
+        device = PartialState(cpu=not torch.cuda.is_available()).device
+    model.to(device)
     if lora:
         from peft import LoraConfig, get_peft_model
 

@@ -230,6 +230,10 @@ def train_command(
             "config": config.to_dict(),
             "figures": figures,
         }
+        from accelerate import PartialState
+
+        if not PartialState().is_main_process:  # under `accelerate launch`: one process writes
+            return
         export_model(policy, tokenizer, out, card)
     summary = {k: v for k, v in figures.items() if not isinstance(v, list)}
     if as_json:

@@ -7,10 +7,15 @@ then a weighted mean over steps (weight 1, or 1/K with per-trajectory normalisat
 ``tokenize_trajectory`` checks, step by step, that the full conversation's tokens start with
 each per-step example's tokens (chat template boundaries), and falls back to K separate
 sequences for a trajectory where they do not.
+
+The loop runs under ``accelerate``: alone it is a plain torch loop; under ``accelerate launch``
+each process takes its own share of the batches and gradients are averaged across processes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -31,7 +36,7 @@ class SFTConfig:
     learning_rate: float = 5e-5  # AdamW learning rate
     epochs: float = 1.0  # passes over the trajectories (ignored when max_steps is set)
     max_steps: int | None = None  # optimizer steps; overrides epochs
-    batch_size: int = 4  # trajectories per forward pass
+    batch_size: int = 4  # trajectories per forward pass (per process under accelerate launch)
     grad_accum: int = 1  # forward passes per optimizer step
     max_length: int = 1024  # tokens per sequence; steps past it are dropped
     normalize: bool = False  # weigh each step 1/K (per-trajectory normalisation)
@@ -228,51 +233,64 @@ def train_sft(
         config: the settings.
     """
     import torch
+    from accelerate import Accelerator
     from transformers import get_scheduler, set_seed
 
     from swirl_agents.errors import SwirlError
 
+    # One process: a no-op. Under `accelerate launch` or torchrun: DDP (gloo over CPU processes).
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     set_seed(config.seed)
     units, stats = tokenize_all(tokenizer, trajectories, config)
     if not units:
         raise SwirlError(
             f"no trainable step in {len(trajectories)} trajectories (max_length {config.max_length})"
         )
-    per_epoch = math.ceil(len(units) / (config.batch_size * config.grad_accum))
+    world, rank = accelerator.num_processes, accelerator.process_index
+    per_epoch = math.ceil(len(units) / (config.batch_size * config.grad_accum * world))
     total = config.max_steps or max(1, math.ceil(config.epochs * per_epoch))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_scheduler("linear", optimizer, int(config.warmup_ratio * total), total)
-    device = next(model.parameters()).device
+    ddp_model, optimizer = accelerator.prepare(model, optimizer)
+    device = accelerator.device
     bf16 = (
         config.bf16
         if config.bf16 is not None
         else device.type == "cuda" and torch.cuda.is_bf16_supported()
     )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    batches = _batches(units, config.batch_size, random.Random(config.seed))
+    # Every process draws the same shuffled batches and keeps every world-th one.
+    batches = itertools.islice(
+        _batches(units, config.batch_size, random.Random(config.seed)), rank, None, world
+    )
     losses: list[float] = []
-    model.train()
-    bar = tqdm(range(total), desc="sft", unit="step")
+    ddp_model.train()
+    bar = tqdm(range(total), desc="sft", unit="step", disable=not accelerator.is_main_process)
     for _ in bar:
         micro = [next(batches) for _ in range(config.grad_accum)]
         total_weight = sum(w for batch in micro for s in batch for w in s.weights)
         step_loss = 0.0
-        for batch in micro:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss, _ = batch_loss(model, batch, pad_id=pad_id, total_weight=total_weight)
-            loss.backward()
+        for i, batch in enumerate(micro):
+            # gradients are averaged across processes once per optimizer step, not per micro-batch
+            last = i == len(micro) - 1
+            with contextlib.nullcontext() if last else accelerator.no_sync(ddp_model):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss, _ = batch_loss(ddp_model, batch, pad_id=pad_id, total_weight=total_weight)
+                accelerator.backward(loss)
             step_loss += loss.item()
-        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+        accelerator.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        step_loss = accelerator.reduce(torch.tensor(step_loss, device=device), "mean").item()
         losses.append(step_loss)
         bar.set_postfix(loss=f"{step_loss:.4f}")
     model.eval()
     return {
         "method": "sft",
         "optimizer_steps": total,
+        "processes": world,
         "epochs": round(total / per_epoch, 3),
         "loss_first": losses[0],
         "loss_last": losses[-1],
