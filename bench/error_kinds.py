@@ -1,0 +1,67 @@
+"""Why evaluated runs are wrong: each wrong run sorted into one kind, with the rule judge's help.
+
+    .venv/bin/python bench/error_kinds.py --store runs/exp3/eval_traces.db [--model runs/exp3/swirl]
+        [--dataset gsm8k]
+
+Reads the ``eval`` traces that ``swirl eval --store`` or ``bench/learning.py`` wrote and sorts
+every graded, wrong run into the first kind that fits:
+
+- ``no_answer``: the step budget ran out (or the run failed);
+- ``invalid_step``: a model turn that parses to no action;
+- ``bad_calculation``: a calculator step the rule judge rejects: a number in neither the
+  question nor an earlier result (made up or misread), an expression that fails, or a repeat;
+- ``ungrounded_answer``: the answer is not a value the calculator returned;
+- ``wrong_plan``: every step passes the rule judge (known numbers, grounded answer), yet the
+  answer is wrong: the model computed the wrong thing.
+
+Prints a JSON line per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter, defaultdict
+
+from swirl_agents.traces.store import open_store
+from trainer.judges import RuleProcessJudge, step_contexts
+
+
+def kind_of(trajectory, judge: RuleProcessJudge) -> str:
+    """The first kind of error that fits a wrong run (see the module docstring)."""
+    if trajectory.outcome != "answered":
+        return "no_answer"
+    contexts = step_contexts(trajectory)
+    for step, context in zip(trajectory.steps, contexts, strict=True):
+        if step.kind == "invalid":
+            return "invalid_step"
+        if step.kind == "math" and judge.judge(context) == "bad":
+            return "bad_calculation"
+    if judge.judge(contexts[-1]) == "bad":
+        return "ungrounded_answer"
+    return "wrong_plan"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", required=True, help="the eval trace store")
+    parser.add_argument("--model", default=None, help="only runs of this model")
+    parser.add_argument("--dataset", default="gsm8k", help="only runs on this dataset")
+    args = parser.parse_args()
+    judge = RuleProcessJudge()
+    kinds: dict[str, Counter] = defaultdict(Counter)
+    store = open_store(args.store)
+    try:
+        for t in store.iter(source="eval", dataset=args.dataset):
+            if (args.model and t.model != args.model) or t.correct is None:
+                continue
+            kinds[t.model]["runs"] += 1
+            kinds[t.model]["correct" if t.correct else kind_of(t, judge)] += 1
+    finally:
+        store.close()
+    for model, counts in kinds.items():
+        print(json.dumps({"model": model, "dataset": args.dataset, **counts}))
+
+
+if __name__ == "__main__":
+    main()
