@@ -70,6 +70,7 @@ def bootstrap(
     split: str = "train",
     *,
     limit: int | None = None,
+    offset: int = 0,
     corpus: CorpusSearch | None = None,
     progress: bool = True,
 ) -> BootstrapResult:
@@ -78,13 +79,14 @@ def bootstrap(
     Args:
         dataset: ``gsm8k`` (worked solutions) or ``hotpotqa`` (supporting titles).
         split: a training split; evaluation splits are refused.
-        limit: the first N questions.
+        limit: the first N questions (after ``offset``).
+        offset: skip the first N questions.
         corpus: the HotPotQA search corpus (default: the offline dev union corpus).
         progress: show a progress bar on stderr.
     """
     if split in EVAL_SPLITS:
         raise UsageError(f"refusing to build training data from the {split!r} split of {dataset}")
-    questions = load_questions(dataset, split, limit=limit)
+    questions = load_questions(dataset, split, limit=limit, offset=offset)
     if dataset == "gsm8k":
         return convert_gsm8k(questions, progress=progress)
     if dataset == "hotpotqa":

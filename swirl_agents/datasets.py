@@ -7,6 +7,7 @@ Question ids are stable across runs: ``gsm8k-train-00012`` (line order), HotPotQ
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -50,14 +51,15 @@ def default_max_steps(task: str) -> int:
 
 
 def load_questions(
-    dataset: str, split: str | None = None, *, limit: int | None = None
+    dataset: str, split: str | None = None, *, limit: int | None = None, offset: int = 0
 ) -> list[Question]:
     """Load a split's questions in file order.
 
     Args:
         dataset: ``gsm8k``, ``hotpotqa``, or a path to a JSONL file with ``question`` and ``answer``.
         split: the split (``train``/``test`` for gsm8k, ``train``/``eval`` for hotpotqa); ignored for a file.
-        limit: the first N questions of the split.
+        limit: the first N questions of the split (after ``offset``).
+        offset: skip the first N questions of the split (e.g. to hold a slice out).
     """
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")
@@ -71,8 +73,10 @@ def load_questions(
         raise UsageError(
             f"unknown dataset {dataset!r}: use gsm8k, hotpotqa, or a path to a .jsonl file"
         )
+    if offset < 0:
+        raise UsageError(f"--offset must be at least 0, got {offset}")
     out: list[Question] = []
-    for q in rows:
+    for q in itertools.islice(rows, offset, None):
         if limit is not None and len(out) >= limit:
             break
         out.append(q)

@@ -291,6 +291,7 @@ def evaluate_dataset(
     model: BaseChatModel | str | None = None,
     base_url: str | None = None,
     limit: int | None = None,
+    offset: int = 0,
     max_steps: int | None = None,
     concurrency: int = 8,
     store: Any = None,
@@ -305,7 +306,8 @@ def evaluate_dataset(
         split: ``train``/``test`` (GSM8K), ``train``/``eval`` (HotPotQA).
         model: a chat model, or a spec for ``load_chat_model`` (None: the embedded default).
         base_url: an OpenAI-compatible server URL for an ``openai:NAME`` spec.
-        limit: evaluate the first N questions in file order.
+        limit: evaluate the first N questions in file order (after ``offset``).
+        offset: skip the first N questions.
         max_steps: the step budget (default: the task's, math 10, qa 5).
         concurrency: runs in flight at once.
         store: a trace store for the runs (source ``"eval"``).
@@ -317,7 +319,7 @@ def evaluate_dataset(
     from swirl_agents.models import load_chat_model
     from swirl_agents.tools import load_tools
 
-    questions = load_questions(dataset, split, limit=limit)
+    questions = load_questions(dataset, split, limit=limit, offset=offset)
     if not questions:
         raise ValueError(f"no questions in {dataset}/{split}")
     task = task_for(dataset)

@@ -72,3 +72,9 @@ def test_task_defaults():
     assert task_for("gsm8k") == "math" and task_for("hotpotqa") == "qa"
     assert (default_tools("math"), default_max_steps("math")) == (["calculator"], 10)
     assert (default_tools("qa"), default_max_steps("qa")) == (["corpus"], 5)
+
+
+def test_offset_skips_the_first_questions():
+    first = load_questions("gsm8k", "train", limit=5)
+    shifted = load_questions("gsm8k", "train", limit=2, offset=3)
+    assert [q.id for q in shifted] == [q.id for q in first[3:5]]

@@ -40,6 +40,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON do
 LimitOpt = Annotated[
     int | None, typer.Option("--limit", min=1, help="Take the first N records in file order.")
 ]
+OffsetOpt = Annotated[
+    int, typer.Option("--offset", min=0, help="Skip the first N records (before --limit).")
+]
 
 
 def store_path(store: str | None) -> str:

@@ -11,6 +11,7 @@ from swirl_agents.cli.common import (
     DatasetOpt,
     JsonOpt,
     LimitOpt,
+    OffsetOpt,
     ModelOpt,
     StoreOpt,
     cli_errors,
@@ -26,6 +27,7 @@ def eval_command(
         str, typer.Option("--split", help="test (GSM8K), eval (HotPotQA), ...")
     ] = "test",
     limit: LimitOpt = None,
+    offset: OffsetOpt = 0,
     model: ModelOpt = "smollm2",
     base_url: BaseUrlOpt = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Runs in flight.")] = 16,
@@ -58,6 +60,7 @@ def eval_command(
         model=model,
         base_url=base_url,
         limit=limit,
+        offset=offset,
         max_steps=max_steps,
         concurrency=concurrency,
         store=trace_store,

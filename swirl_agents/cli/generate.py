@@ -11,6 +11,7 @@ from swirl_agents.cli.common import (
     DatasetOpt,
     JsonOpt,
     LimitOpt,
+    OffsetOpt,
     ModelOpt,
     StoreOpt,
     cli_errors,
@@ -28,6 +29,7 @@ def generate_command(
         str, typer.Option("--split", help="train / test (gsm8k), train / eval (hotpotqa).")
     ] = "train",
     limit: LimitOpt = None,
+    offset: OffsetOpt = 0,
     samples: Annotated[
         int, typer.Option("--samples", min=1, help="Runs per question (the paper: 5).")
     ] = 5,
@@ -76,7 +78,7 @@ def generate_command(
         if from_annotations:
             from swirl_agents.bootstrap import bootstrap
 
-            result = bootstrap(dataset, split, limit=limit)
+            result = bootstrap(dataset, split, limit=limit, offset=offset)
             summary = result.summary()
             summary["added"] = trace_store.add_many(result.trajectories)
         else:
@@ -91,7 +93,7 @@ def generate_command(
             from swirl_agents.tools import load_tools
 
             task = task_for(dataset)
-            questions = load_questions(dataset, split, limit=limit)
+            questions = load_questions(dataset, split, limit=limit, offset=offset)
             if not questions:
                 raise UsageError(f"no questions in {dataset} {split}")
             if samples > 1 and temperature == 0:
