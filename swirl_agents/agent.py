@@ -22,6 +22,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, RetryPolicy
 
 from swirl_agents import protocol
@@ -248,7 +249,45 @@ def create_swirl_agent(
     builder.add_edge("start", "agent")
     builder.add_edge("tools", "agent")
     builder.add_edge("finish", END)
-    return builder.compile(checkpointer=checkpointer, name=name)
+    return _owning_recursion_limit(
+        builder.compile(checkpointer=checkpointer, name=name), recursion_limit(max_steps)
+    )
+
+
+def recursion_limit(max_steps: int) -> int:
+    """The LangGraph supersteps a run of ``max_steps`` model calls can take: start, one agent
+    step per call, one tool step between calls, finish; plus a margin."""
+    return 2 * max_steps + 5
+
+
+class SwirlGraph(CompiledStateGraph):
+    """A compiled SWiRL graph that owns its recursion limit.
+
+    The step budget already bounds every run, so LangGraph's recursion limit must never end one
+    first: ``stream``/``astream`` (and so ``invoke``, ``batch``, use as a subgraph, ...) run with
+    the larger of the caller's limit and the graph's own, which lives in the graph's config and
+    so survives ``with_config`` and the other copies LangGraph makes.
+    """
+
+    def _own_limit(self, config: RunnableConfig | None) -> RunnableConfig | None:
+        own = (self.config or {}).get("recursion_limit")
+        theirs = (config or {}).get("recursion_limit")
+        if own is None or theirs is None or theirs >= own:
+            return config  # none given: ensure_config takes the graph's own from self.config
+        return {**config, "recursion_limit": own}
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any):
+        return super().stream(input, self._own_limit(config), **kwargs)
+
+    def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any):
+        return super().astream(input, self._own_limit(config), **kwargs)
+
+
+def _owning_recursion_limit(graph: CompiledStateGraph, limit: int) -> SwirlGraph:
+    """The same compiled graph as a SwirlGraph (built the way ``Pregel.copy`` builds copies)."""
+    attrs = {k: v for k, v in graph.__dict__.items() if k != "__orig_class__"}
+    attrs["config"] = {**(graph.config or {}), "recursion_limit": limit}
+    return SwirlGraph(**attrs)
 
 
 def _node(func: Callable[..., Any], afunc: Callable[..., Any], name: str) -> Runnable:

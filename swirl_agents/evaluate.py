@@ -195,7 +195,6 @@ def evaluate(
     configs = [
         {
             "max_concurrency": concurrency,
-            "recursion_limit": 2 * max_steps + 10,  # start, agent/tool pairs, finish
             "configurable": {"swirl_trace": _trace_fields(q, tid, eval_id, label)},
         }
         for q, tid in zip(questions, trace_ids, strict=True)

@@ -170,7 +170,6 @@ def generate(
     configs = [
         {
             "max_concurrency": concurrency,
-            "recursion_limit": 2 * max_steps + 10,  # start, agent/tool pairs, finish
             "configurable": {"swirl_trace": f},
             "run_name": "swirl_generate",
         }

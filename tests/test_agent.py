@@ -552,3 +552,49 @@ def test_token_ids_from_local_models_are_kept() -> None:
         {"question": "Q"}
     )
     assert seen[0].steps[0].token_ids == [1, 2, 3]
+
+
+# --- the graph owns its recursion limit --------------------------------------------------------
+
+
+@pytest.fixture
+def langgraph_default_of_25(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LangGraph's documented default limit (25; this version's built-in default is higher)."""
+    from langgraph._internal import _config
+
+    monkeypatch.setattr(
+        _config, "DEFAULT_RECURSION_LIMIT", _config._DefaultRecursionLimit(25), raising=True
+    )
+
+
+@pytest.mark.usefixtures("langgraph_default_of_25")
+def test_a_long_budget_ends_with_no_answer_not_a_recursion_error() -> None:
+    model = scripted(["<search_query>again</search_query>"])
+    agent = create_swirl_agent(model, [search], max_steps=20)
+    out = agent.invoke({"question": "Q"})  # no config at all
+    assert (out["outcome"], len(out["steps"]), len(model.calls)) == ("no_answer", 20, 20)
+    # a caller's lower limit cannot cut the run short either: the step budget bounds it
+    out = agent.invoke({"question": "Q"}, {"recursion_limit": 5})
+    assert out["outcome"] == "no_answer" and len(out["steps"]) == 20
+    assert list(agent.stream({"question": "Q"}, stream_mode="updates"))[-1].keys() == {"finish"}
+    # copies made by with_config keep the limit
+    assert agent.with_config(tags=["t"]).invoke({"question": "Q"})["outcome"] == "no_answer"
+
+
+@pytest.mark.usefixtures("langgraph_default_of_25")
+async def test_a_long_budget_async_and_batched() -> None:
+    agent = create_swirl_agent(scripted(["<search_query>a</search_query>"]), [search], max_steps=14)
+    assert (await agent.ainvoke({"question": "Q"}))["outcome"] == "no_answer"
+    outs = await agent.abatch([{"question": "Q"}] * 2)
+    assert [o["outcome"] for o in outs] == ["no_answer"] * 2
+    assert [o["outcome"] for o in agent.batch([{"question": "Q"}] * 2)] == ["no_answer"] * 2
+
+
+@pytest.mark.usefixtures("langgraph_default_of_25")
+def test_a_long_budget_as_a_subgraph_of_a_parent_with_its_own_limit() -> None:
+    agent = create_swirl_agent(scripted(["<search_query>a</search_query>"]), [search], max_steps=15)
+    app = _parent(agent, InMemorySaver())
+    for config in ({}, {"recursion_limit": 10}):
+        config = {**config, "configurable": {"thread_id": f"r{len(config)}"}}
+        out = app.invoke({"messages": [HumanMessage("q")]}, config)
+        assert out["messages"][-1].content == "No answer within 15 steps."
