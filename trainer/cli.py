@@ -28,8 +28,11 @@ JudgeOpt = Annotated[
     str,
     typer.Option(
         "--judge",
-        help="rule (the offline stand-in judge) or a judge model: an init_chat_model string "
-        "(google_genai:gemini-2.5-flash), openai:NAME with --base-url, or a local model.",
+        help="rule (the offline stand-in judge, gold-free), rule-strict (rule, and no answer while "
+        "numbers of the question are unused), reference (reads the training questions' reference "
+        "solutions: an offline stand-in for a strong judge, refused on evaluation splits), or a "
+        "judge model: an init_chat_model string (google_genai:gemini-2.5-flash), openai:NAME with "
+        "--base-url, or a local model.",
     ),
 ]
 VotesOpt = Annotated[
@@ -48,8 +51,13 @@ def _load(data: str, limit: int | None):
     return trajectories
 
 
-def _judges(judge: str, base_url: str | None, votes: int):
+def _judges(judge: str, base_url: str | None, votes: int, trajectories=()):
     from trainer.judges import make_judges
+
+    if judge == "reference":
+        from trainer.reference import refuse_eval_splits
+
+        refuse_eval_splits(trajectories)
 
     kw = {"base_url": base_url} if base_url else {}
     # Several votes only make sense with sampling.
@@ -83,7 +91,9 @@ def filter_command(
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     trajectories = _load(data, limit)
-    process, outcome = _judges(judge, base_url, votes) if mode != "none" else (None, None)
+    process, outcome = (
+        _judges(judge, base_url, votes, trajectories) if mode != "none" else (None, None)
+    )
     result = filter_trajectories(trajectories, mode, process_judge=process, outcome_judge=outcome)  # type: ignore[arg-type]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(out, result.kept)
@@ -204,7 +214,7 @@ def train_command(
                 **({"learning_rate": lr} if lr else {}),
                 **({"prompts_per_step": batch_size} if batch_size else {}),
             )
-            process_judge, _ = _judges(judge, base_url, 1)
+            process_judge, _ = _judges(judge, base_url, 1, trajectories)
             policy, tokenizer = load_base(str(base))
             policy, figures = train_swirl(policy, tokenizer, trajectories, process_judge, config)
             description = (

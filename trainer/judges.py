@@ -358,13 +358,21 @@ def make_judges(
     """The process and outcome judges for ``--judge``: ``rule`` or a model spec.
 
     Args:
-        spec: ``rule`` (offline stand-ins) or anything ``swirl_agents.models.load_chat_model`` takes.
+        spec: ``rule`` (the offline stand-in, gold-free), ``rule-strict`` (``rule`` that also
+            refuses an answer while numbers of the question are unused), ``reference`` (reads
+            training reference solutions: :mod:`trainer.reference`), or anything
+            ``swirl_agents.models.load_chat_model`` takes.
         cache_path: the verdict cache (default ``cache_dir()/judge_verdicts.db``).
         votes: samples per verdict for majority voting (use a temperature > 0 with votes > 1).
         model_kw: passed to ``load_chat_model`` (``base_url``, ``temperature``, ``max_tokens``).
     """
     if spec == "rule":
         return RuleProcessJudge(), RuleOutcomeJudge()
+    if spec in ("reference", "rule-strict"):
+        from trainer.reference import ReferenceJudge, StrictRuleJudge
+
+        process = ReferenceJudge() if spec == "reference" else StrictRuleJudge()
+        return process, RuleOutcomeJudge()
     if votes < 1:
         raise UsageError(f"votes must be at least 1, got {votes}")
     from swirl_agents.models import load_chat_model

@@ -1,0 +1,107 @@
+"""The reference judge (reads training reference solutions) and the strict rule judge."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from trainer_fixtures import math_traj
+
+from swirl_agents.errors import UsageError
+from trainer.judges import StepContext, make_judges, step_contexts
+from trainer.reference import (
+    Reference,
+    ReferenceJudge,
+    StrictRuleJudge,
+    gsm8k_values,
+    refuse_eval_splits,
+    training_references,
+)
+
+NATALIA = math_traj([("48/2", "24"), ("48+24", "72")], "72").question
+REFS = {
+    NATALIA: Reference("math", "72", [Decimal(24), Decimal(72)]),
+    "Which band is older?": Reference("qa", "Queen", titles={"Queen (band)", "Muse (band)"}),
+}
+CORPUS = {"queen": ("Queen (band)", "Freddie"), "muse": ("Muse (band)",), "pie": ("Pie",)}
+
+
+def judge() -> ReferenceJudge:
+    return ReferenceJudge(REFS, titles_for=lambda q: CORPUS.get(q.lower(), ()))
+
+
+def math_step(history: list[str], action: str) -> StepContext:
+    steps = [{"kind": "math", "argument": e, "text": ""} for e in history]
+    return StepContext(NATALIA, steps, action, "math")
+
+
+def test_gsm8k_values_are_the_annotation_results():
+    assert gsm8k_values("Half: <<48/2=24>>24. Total <<48+24=72>>72.\n#### 72") == [24, 72]
+
+
+def test_a_calculator_step_is_good_only_when_it_computes_a_new_reference_value():
+    j = judge()
+    assert j.judge(math_step([], "Half of April. <math_exp>48/2</math_exp>")) == "good"
+    assert j.judge(math_step([], "<math_exp>48*2</math_exp>")) == "bad"  # well formed, no progress
+    assert j.judge(math_step(["48/2"], "<math_exp>48*0.5</math_exp>")) == "bad"  # 24 again
+    assert j.judge(math_step(["48/2"], "<math_exp>48+24</math_exp>")) == "good"
+
+
+def test_an_answer_is_good_only_when_it_is_the_gold_answer():
+    # the rule judge calls 24 GOOD (a computed value); stopping one step short is the failure
+    j = judge()
+    assert j.judge(math_step(["48/2"], "<answer>24</answer>")) == "bad"
+    assert j.judge(math_step(["48/2", "48+24"], "<answer>72</answer>")) == "good"
+    assert j.judge(math_step([], "<search_query>clips</search_query>")) == "bad"
+    assert j.judge(math_step([], "no tag at all")) == "bad"
+
+
+def test_a_search_is_good_when_it_finds_a_supporting_paragraph_not_found_before():
+    j = judge()
+    q = "Which band is older?"
+    searched = [{"kind": "search", "argument": "queen", "text": ""}]
+    assert j.judge(StepContext(q, [], "<search_query>queen</search_query>", "qa")) == "good"
+    assert j.judge(StepContext(q, [], "<search_query>pie</search_query>", "qa")) == "bad"
+    assert j.judge(StepContext(q, searched, "<search_query>Queen</search_query>", "qa")) == "bad"
+    assert j.judge(StepContext(q, searched, "<search_query>muse</search_query>", "qa")) == "good"
+    assert j.judge(StepContext(q, searched, "<answer>queen</answer>", "qa")) == "good"
+
+
+def test_a_question_without_a_training_reference_is_unknown():
+    assert judge().judge(StepContext("What is 2+2?", [], "<answer>4</answer>", "math")) == "unknown"
+
+
+def test_references_come_from_training_splits_only():
+    from swirl_agents.datasets import load_questions
+
+    refs = training_references()
+    test_question = load_questions("gsm8k", "test", limit=1)[0].question
+    assert test_question not in refs
+    train = load_questions("gsm8k", "train", limit=1)[0]
+    assert refs[train.question].answer == train.answer
+    assert refs[train.question].values  # the annotations were read
+
+
+def test_the_reference_judge_is_refused_on_evaluation_splits():
+    refuse_eval_splits([math_traj([], "72", split="train")])
+    with pytest.raises(UsageError, match="evaluation splits"):
+        refuse_eval_splits([math_traj([], "72", split="test")])
+
+
+def test_make_judges_knows_the_offline_judges():
+    assert make_judges("reference")[0].name == "reference"
+    assert make_judges("rule-strict")[0].name == "rule-strict"
+
+
+def test_strict_rule_refuses_an_answer_while_question_numbers_are_unused():
+    strict = StrictRuleJudge()
+    q = "A shop sells 17 boxes of 23 pens and 4 loose pens. How many pens?"
+    one = [{"kind": "math", "argument": "17*23", "text": "", "observation": "17*23 -> 391"}]
+    both = one + [{"kind": "math", "argument": "391+4", "text": "", "observation": "391+4 -> 395"}]
+    assert strict.judge(StepContext(q, one, "<answer>391</answer>", "math")) == "bad"
+    assert strict.judge(StepContext(q, both, "<answer>395</answer>", "math")) == "good"
+
+
+def test_strict_rule_agrees_with_rule_on_full_trajectories():
+    traj = math_traj([("48/2", "24"), ("48+24", "72")], "72")
+    assert StrictRuleJudge().judge_steps(step_contexts(traj)) == ["good", "good", "good"]
