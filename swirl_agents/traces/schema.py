@@ -1,8 +1,14 @@
 """The trajectory record: one finished agent run, as logged, stored and trained on.
 
-Schema version 1. A record is plain JSON (``Trajectory.to_dict``); every field is documented on
-the dataclass. Readers accept any record with the same ``schema_version`` and reject others with
-a clear error, so old stores are never silently misread.
+Schema version 2. A record is plain JSON (``Trajectory.to_dict``); every field is documented on
+the dataclass. Readers accept every version in ``READABLE_VERSIONS`` and reject others with a clear
+error, so old stores are never silently misread.
+
+Versions:
+  1. the tag protocol's steps.
+  2. adds ``Step.tool_calls`` (native tool calls of one model turn, with their results: the
+     ``protocol="tools"`` agent and runs captured from other apps). A version-1 record reads as
+     version 2 with ``tool_calls`` None; nothing else changed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from typing import Any, Literal
 
 from swirl_agents.protocol import PROTOCOL_VERSION
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)  # older records are upgraded on read
 
 Source = Literal["generated", "production", "annotation", "eval"]
 Outcome = Literal["answered", "no_answer", "failed"]
@@ -42,6 +49,10 @@ class Step:
     started_at: float = 0.0  # unix time the model call started
     duration_s: float = 0.0  # model call + tool call wall time
     token_ids: list[int] | None = None  # generated token ids (local models only)
+    # (version 2) the turn's native tool calls, in order: {"id", "name", "args" (a JSON object),
+    # "output" (the tool result as text; None when not run), "status" ("success" | "error" |
+    # None)}. None for tag-protocol steps. ``kind`` is then "tool", ``tool`` the names run.
+    tool_calls: list[dict[str, Any]] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Step:
@@ -90,11 +101,12 @@ class Trajectory:
         if not isinstance(data, dict):
             raise SchemaError(f"a record must be a JSON object, got {type(data).__name__}")
         version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise SchemaError(
-                f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+                f"schema_version {version!r} is not supported (expected one of "
+                f"{', '.join(map(str, READABLE_VERSIONS))})"
             )
-        data = dict(data)
+        data = {**data, "schema_version": SCHEMA_VERSION}  # 1 -> 2 adds optional fields only
         raw_steps = data.pop("steps", [])
         if not isinstance(raw_steps, list):
             raise SchemaError("'steps' must be a list")
