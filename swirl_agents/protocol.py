@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+if TYPE_CHECKING:  # langchain_core loads in build_messages: reading records stays light
+    from langchain_core.messages import BaseMessage
 
 PROTOCOL_VERSION = "swirl-tags/1"
 
@@ -169,6 +170,8 @@ def build_messages(
     ``steps`` are step records (``text``, ``observation``): each adds the model's turn and, when
     the step produced a tool result or a corrective turn, the user turn that followed it.
     """
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
     messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(f"Question: {question}")]
     for step in steps[:upto]:
         messages.append(AIMessage(step["text"]))

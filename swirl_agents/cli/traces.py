@@ -1,9 +1,16 @@
-"""``swirl traces``: show, stats, export and import trajectory records."""
+"""``swirl traces``: show, stats, export, import and delete trajectory records.
+
+Commands that only read a store (show, stats, export, delete) refuse a store path that does not
+exist (one line, exit 2) and never create one; ``import`` creates it.
+"""
 
 from __future__ import annotations
 
+import sys
+import time
+import uuid
 from contextlib import closing
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,7 +23,7 @@ from swirl_agents.cli.common import (
     print_json,
     store_path,
 )
-from swirl_agents.errors import SwirlError
+from swirl_agents.errors import SwirlError, UsageError
 
 traces_app = typer.Typer(
     name="traces", help="Inspect and move trajectory records.", no_args_is_help=True
@@ -28,12 +35,17 @@ SourceOpt = Annotated[
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")]
 SplitOpt = Annotated[str | None, typer.Option("--split", help="Only this split.")]
 OutcomeOpt = Annotated[str | None, typer.Option("--outcome", help="answered, no_answer or failed.")]
+BatchOpt = Annotated[
+    str | None,
+    typer.Option("--batch", help="Only the records of this import batch (see `traces import`)."),
+]
 
 
-def _open(store: str | None):
+def _open(store: str | None, *, create: bool = False):
+    """The store; one that does not exist is refused (exit 2) unless ``create``."""
     from swirl_agents.traces.store import open_store
 
-    return closing(open_store(store_path(store)))
+    return closing(open_store(store_path(store), must_exist=not create))
 
 
 @traces_app.command("show")
@@ -76,11 +88,14 @@ def stats(
     dataset: DatasetOpt = None,
     split: SplitOpt = None,
     outcome: OutcomeOpt = None,
+    batch: BatchOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Counts by source, outcome and dataset; mean steps; valid-action rate; accuracy."""
     with _open(store) as s:
-        figures = s.stats(source=source, dataset=dataset, split=split, outcome=outcome)
+        figures = s.stats(
+            source=source, dataset=dataset, split=split, outcome=outcome, import_batch=batch
+        )
     figures["store"] = store_path(store)
     if as_json:
         print_json(figures)
@@ -105,16 +120,16 @@ def export(
     dataset: DatasetOpt = None,
     split: SplitOpt = None,
     outcome: OutcomeOpt = None,
+    batch: BatchOpt = None,
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write records (optionally filtered) to a JSONL file, one record per line."""
     from swirl_agents.traces.jsonl import write_jsonl
 
+    filters = {"source": source, "dataset": dataset, "split": split, "outcome": outcome}
     with _open(store) as s:
-        n = write_jsonl(
-            out, s.iter(limit=limit, source=source, dataset=dataset, split=split, outcome=outcome)
-        )
+        n = write_jsonl(out, s.iter(limit=limit, import_batch=batch, **filters))
     if as_json:
         print_json({"exported": n, "out": out})
     else:
@@ -124,32 +139,143 @@ def export(
 @traces_app.command("import")
 @cli_errors
 def import_(
-    path: Annotated[str, typer.Argument(help="A JSONL file of records.")],
+    path: Annotated[str, typer.Argument(help="A JSONL file of trajectory records.")],
     store: StoreOpt = None,
+    batch: Annotated[
+        str | None,
+        typer.Option("--batch", help="The import batch id to record (default: a new one)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add the records of a JSONL file to the store; malformed lines are reported and skipped."""
+    """Add the trajectory records of a JSONL file to the store (created if needed).
+
+    Each line is imported whole or not at all. A line that is not UTF-8, not JSON, or not a
+    trajectory record (the required fields question, steps, outcome with their types, and at least
+    one step unless the outcome is failed; a question/answer dataset line is not a record) is
+    reported with its line number and skipped; every valid line still imports, and the command
+    then exits 1. Each added record gets metadata["import_batch"]: undo a wrong import with
+    `swirl traces delete --batch ID --yes`.
+    """
     from swirl_agents.traces.jsonl import LineError, iter_jsonl
 
+    batch = batch or f"import-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     errors: list[LineError] = []
-    with _open(store) as s:
+    records = iter_jsonl(path, errors=errors)  # fails on a missing file before a store is made
+    with _open(store, create=True) as s:
         read = added = 0
-        batch = []
-        for traj in iter_jsonl(path, errors=errors):
-            batch.append(traj)
-            if len(batch) >= 500:
-                read, added, batch = read + len(batch), added + s.add_many(batch), []
-        read, added = read + len(batch), added + s.add_many(batch)
+        pending = []
+        for traj in records:
+            traj.metadata = {**traj.metadata, "import_batch": batch, "imported_from": path}
+            pending.append(traj)
+            if len(pending) >= 500:
+                read, added, pending = read + len(pending), added + s.add_many(pending), []
+        read, added = read + len(pending), added + s.add_many(pending)
     for error in errors:
         eprint(f"skipped {error}")
-    summary = {"read": read, "added": added, "duplicates": read - added, "malformed": len(errors)}
+    summary = {
+        "read": read,
+        "added": added,
+        "duplicates": read - added,
+        "malformed": len(errors),
+        "errors": [str(e) for e in errors],
+        "batch": batch,
+        "store": store_path(store),
+    }
     if as_json:
-        print_json(summary | {"errors": [str(e) for e in errors]})
+        print_json(summary)
     else:
         typer.echo(
-            f"imported {added} new records from {path} ({read - added} already there, "
-            f"{len(errors)} malformed lines skipped)"
+            f"imported {added} new records from {path} into {store_path(store)} "
+            f"({read - added} already there, {len(errors)} malformed lines skipped); "
+            f"batch {batch}"
         )
+    if errors:
+        raise typer.Exit(1)
+
+
+@traces_app.command("delete")
+@cli_errors
+def delete(
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Ids of the records to delete.", show_default=False)
+    ] = None,
+    store: StoreOpt = None,
+    source: SourceOpt = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = None,
+    outcome: OutcomeOpt = None,
+    batch: BatchOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete what the filters match without asking.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say how many records would be deleted.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete records by id, or every record matching filters (e.g. --batch of a wrong import).
+
+    Deleting by filters (a bulk delete) asks first on a terminal and needs --yes otherwise;
+    deleting ids never asks. Exits 1 when a given id is not in the store (the others are deleted).
+    """
+    filters: dict[str, Any] = {
+        "source": source,
+        "dataset": dataset,
+        "split": split,
+        "outcome": outcome,
+        "import_batch": batch,
+    }
+    chosen = {k: v for k, v in filters.items() if v is not None}
+    if ids and chosen:
+        raise UsageError("give record ids or filters (--source, --batch, ...), not both")
+    if not ids and not chosen:
+        raise UsageError(
+            "nothing to delete: give record ids, or filters such as --batch ID or --source S"
+        )
+    where = store_path(store)
+    with _open(store) as s:
+        if ids:
+            targets = list(dict.fromkeys(ids))
+            found = s.existing(targets)
+            missing = [i for i in targets if i not in found]
+            targets = [i for i in targets if i in found]
+        else:
+            targets, missing = s.ids(**chosen), []
+            described = " ".join(
+                f"--{'batch' if k == 'import_batch' else k} {v}" for k, v in chosen.items()
+            )
+            if targets and not yes and not dry_run:
+                if not sys.stdin.isatty():
+                    raise UsageError(
+                        f"{_records(len(targets))} match {described} in {where}: "
+                        "pass --yes to delete them (or --dry-run to only count them)"
+                    )
+                if not typer.confirm(
+                    f"delete {_records(len(targets))} matching {described} from {where}?", err=True
+                ):
+                    eprint("nothing deleted")
+                    raise typer.Exit(1)
+        deleted = 0 if dry_run else s.delete(targets)
+    summary = {
+        "deleted": deleted,
+        "matched": len(targets),
+        "not_found": missing,
+        "dry_run": dry_run,
+        "store": where,
+    }
+    if as_json:
+        print_json(summary)
+    elif dry_run:
+        typer.echo(f"would delete {_records(len(targets))} from {where} (dry run: nothing deleted)")
+    else:
+        typer.echo(f"deleted {_records(deleted)} from {where}")
+    if missing:
+        eprint(f"not in {where}: {', '.join(missing)}")
+        raise typer.Exit(1)
+
+
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
 
 
 def register(app: typer.Typer) -> None:

@@ -8,12 +8,20 @@ from typing import Any
 from swirl_agents.errors import UsageError
 from swirl_agents.traces.jsonl import LineError, iter_jsonl, read_jsonl, write_jsonl
 from swirl_agents.traces.record import trajectory_from_state
-from swirl_agents.traces.schema import SCHEMA_VERSION, SchemaError, Step, Trajectory
+from swirl_agents.traces.schema import (
+    REQUIRED_FIELDS,
+    SCHEMA_VERSION,
+    SchemaError,
+    Step,
+    Trajectory,
+    parse_record,
+)
 from swirl_agents.traces.store import FILTERS, SQLiteTraceStore, TraceStore, open_store
 
 __all__ = [
     "FILTERS",
     "SCHEMA_VERSION",
+    "REQUIRED_FIELDS",
     "LineError",
     "SQLiteTraceStore",
     "SchemaError",
@@ -23,6 +31,7 @@ __all__ = [
     "iter_jsonl",
     "load_trajectories",
     "open_store",
+    "parse_record",
     "read_jsonl",
     "trajectory_from_state",
     "write_jsonl",
@@ -43,13 +52,17 @@ def load_trajectories(
         path_or_store: a TraceStore, a SQLite store path, or a JSONL path.
         limit: at most this many records, in file/insertion order.
         errors: collects malformed JSONL lines (logged as warnings when None).
-        filters: source, dataset, split, outcome, question_id, correct, since, until.
+        filters: source, dataset, split, outcome, question_id, correct, since, until,
+            import_batch.
+
+    Raises:
+        UsageError: a store path where no store exists (nothing is created).
     """
     if isinstance(path_or_store, TraceStore):
         return list(path_or_store.iter(limit=limit, **filters))
     path = os.fspath(path_or_store)
     if not path.endswith(".jsonl"):
-        store = open_store(path)
+        store = open_store(path, must_exist=True)  # reading never creates a store
         try:
             return list(store.iter(limit=limit, **filters))
         finally:
@@ -79,6 +92,8 @@ def _matcher(filters: dict[str, Any]):
                 ok = t.created_at < value
             elif key == "correct":
                 ok = t.correct is not None and bool(t.correct) == bool(value)
+            elif key == "import_batch":
+                ok = t.metadata.get("import_batch") == value
             else:
                 ok = getattr(t, key) == value
             if not ok:

@@ -1,7 +1,9 @@
 """JSONL import and export of trajectory records: one ``Trajectory.to_dict()`` per line.
 
-Reading is forgiving line by line and strict per record: a line that is not JSON or does not
-follow the schema is reported with ``file:line`` and the reason, and every other line imports.
+Reading is forgiving line by line and strict per record: a line that is not UTF-8 text, not JSON,
+or not a trajectory record (``schema.parse_record``: the required fields, their types, at least one
+step unless the run failed) is reported with ``file:line`` and the reason, and every other line
+imports. A line is taken whole or not at all.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from swirl_agents.traces.schema import SchemaError, Trajectory
+from swirl_agents.errors import UsageError
+from swirl_agents.traces.schema import SchemaError, Trajectory, parse_record
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ class LineError:
 def iter_jsonl(
     path: str | os.PathLike[str], *, errors: list[LineError] | None = None
 ) -> Iterator[Trajectory]:
-    """Yield the records of a JSONL file, skipping blank lines.
+    """The records of a JSONL file (an iterator), skipping blank lines.
 
     Args:
         path: the file to read.
@@ -42,19 +45,44 @@ def iter_jsonl(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        if fh.read(16) == b"SQLite format 3\x00":
+            raise UsageError(f"{path} is a SQLite trace store, not a JSONL file")
+    return _records(path, errors)  # the checks above run on the call, not on the first next()
+
+
+def _records(path: Path, errors: list[LineError] | None) -> Iterator[Trajectory]:
+    with path.open("rb") as fh:  # bytes: one undecodable line must not stop the others
+        for number, raw in enumerate(fh, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                reason = f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})"
+                _report(LineError(str(path), number, reason), errors)
+                continue
             if not line.strip():
                 continue
             try:
-                yield Trajectory.from_dict(json.loads(line))
+                data = json.loads(line)
             except json.JSONDecodeError as exc:
+                # exc.msg of some errors ends with " at" ("Invalid control character at")
+                message = exc.msg.removesuffix(" at")
                 _report(
-                    LineError(str(path), number, f"not JSON ({exc.msg} at column {exc.colno})"),
+                    LineError(str(path), number, f"not JSON ({message} at column {exc.colno})"),
                     errors,
                 )
+                continue
+            except RecursionError:
+                _report(LineError(str(path), number, "not JSON (nested too deeply)"), errors)
+                continue
+            try:
+                traj = parse_record(data)
             except SchemaError as exc:
                 _report(LineError(str(path), number, str(exc)), errors)
+                continue
+            yield traj
 
 
 def read_jsonl(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from swirl_agents.protocol import PROTOCOL_VERSION
@@ -28,6 +28,13 @@ Source = Literal["generated", "production", "annotation", "eval"]
 Outcome = Literal["answered", "no_answer", "failed"]
 SOURCES: tuple[str, ...] = ("generated", "production", "annotation", "eval")
 OUTCOMES: tuple[str, ...] = ("answered", "no_answer", "failed")
+STEP_KINDS: tuple[str, ...] = ("search", "math", "answer", "invalid", "tool")  # tool: v2
+
+# What an imported record must carry (``parse_record``); ``to_dict`` always writes every field.
+REQUIRED_FIELDS: tuple[str, ...] = ("question", "steps", "outcome")
+STEP_REQUIRED: tuple[str, ...] = ("index", "text", "kind")
+# The one outcome that may have no steps: the run failed before its first model call.
+NO_STEP_OUTCOMES: tuple[str, ...] = ("failed",)
 
 
 class SchemaError(ValueError):
@@ -119,14 +126,122 @@ class Trajectory:
         return traj
 
 
+def parse_record(data: Any) -> Trajectory:
+    """A record from outside (a JSONL line), checked strictly; raises SchemaError saying why not.
+
+    Beyond ``Trajectory.from_dict``: the ``REQUIRED_FIELDS`` are present, every field has its JSON
+    type, step kinds are known, and there is at least one step unless the outcome is ``failed``.
+    """
+    if not isinstance(data, dict):
+        raise SchemaError(f"a record must be a JSON object, got {_json_type(data)}")
+    if "steps" not in data and "question" in data and "outcome" not in data:
+        raise SchemaError(
+            "a dataset question (question/answer), not a trajectory record: it has no 'steps' "
+            "or 'outcome' (use such a file as `--dataset FILE` of swirl generate or swirl eval)"
+        )
+    _require(data, REQUIRED_FIELDS, "record")
+    _check_types(data, _TRAJ_TYPES, "")
+    if not isinstance(data["steps"], list):
+        raise SchemaError(f"'steps' must be a list, got {_json_type(data['steps'])}")
+    for i, step in enumerate(data["steps"]):
+        where = f"steps[{i}]"
+        if not isinstance(step, dict):
+            raise SchemaError(f"{where} must be a JSON object, got {_json_type(step)}")
+        _require(step, STEP_REQUIRED, where)
+        _check_types(step, _STEP_TYPES, f"{where}.")
+        if step["kind"] not in STEP_KINDS:
+            raise SchemaError(f"'{where}.kind' must be one of {STEP_KINDS}, got {step['kind']!r}")
+    traj = Trajectory.from_dict(data)
+    if not traj.steps and traj.outcome not in NO_STEP_OUTCOMES:
+        raise SchemaError(
+            f"no steps: a run with outcome {traj.outcome!r} must have at least one step "
+            "(only a run that failed before its first step, outcome 'failed', may have none)"
+        )
+    return traj
+
+
+_STR, _NONE, _NUM = (str,), (type(None),), (int, float)
+_TRAJ_TYPES: dict[str, tuple[type, ...]] = {
+    "question": _STR,
+    "steps": (list,),
+    "answer": _STR + _NONE,
+    "outcome": _STR,
+    "gold_answer": _STR + _NONE,
+    "correct": (bool, type(None)),
+    "source": _STR,
+    "system_prompt": _STR,
+    "model": _STR,
+    "dataset": _STR + _NONE,
+    "split": _STR + _NONE,
+    "question_id": _STR + _NONE,
+    "sample": (int,),
+    "error": _STR + _NONE,
+    "metadata": (dict,),
+    "protocol": _STR,
+    "id": _STR,
+    "created_at": _NUM,
+    "schema_version": (int,),
+}
+_STEP_TYPES: dict[str, tuple[type, ...]] = {
+    "index": (int,),
+    "text": _STR,
+    "kind": _STR,
+    "argument": _STR,
+    "observation": _STR + _NONE,
+    "tool": _STR + _NONE,
+    "error": _STR,
+    "model": _STR,
+    "started_at": _NUM,
+    "duration_s": _NUM,
+    "token_ids": (list, type(None)),
+    "tool_calls": (list, type(None)),
+}
+_JSON_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
+               list: "a list", dict: "an object", type(None): "null"}  # fmt: skip
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _require(data: dict[str, Any], required: tuple[str, ...], what: str) -> None:
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise SchemaError(
+            f"{what} is missing required field(s): {', '.join(repr(m) for m in missing)}"
+        )
+
+
+def _check_types(data: dict[str, Any], types: dict[str, tuple[type, ...]], prefix: str) -> None:
+    for name, value in data.items():
+        allowed = types.get(name)
+        if allowed is None:
+            continue  # unknown fields are reported by from_dict
+        # bool is an int in Python, but true/false is not a number in a record
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False
+        else:
+            ok = isinstance(value, allowed)
+        if not ok:
+            names = [_JSON_NAMES[t] for t in allowed if not (t is int and float in allowed)]
+            expected = " or ".join(names)
+            raise SchemaError(f"'{prefix}{name}' must be {expected}, got {_json_type(value)}")
+
+
 def _build(cls, data: Any, what: str):
     if not isinstance(data, dict):
-        raise SchemaError(f"a {what} must be a JSON object, got {type(data).__name__}")
+        raise SchemaError(f"a {what} must be a JSON object, got {_json_type(data)}")
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
     if unknown:
         raise SchemaError(f"unknown {what} field(s): {sorted(unknown)}")
+    required = [
+        f.name
+        for f in fields(cls)
+        if f.default is MISSING and f.default_factory is MISSING and f.init
+    ]
+    _require(data, tuple(required), what)
     try:
         return cls(**data)
-    except TypeError as exc:  # a missing required field
+    except TypeError as exc:  # pragma: no cover - every required field was checked above
         raise SchemaError(f"bad {what}: {exc}") from None

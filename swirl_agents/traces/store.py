@@ -20,8 +20,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
-
 from swirl_agents.errors import UsageError
 from swirl_agents.traces.schema import SchemaError, Trajectory
 
@@ -49,14 +47,26 @@ CREATE INDEX IF NOT EXISTS ix_traj_question ON trajectories (question_id, sample
 CREATE INDEX IF NOT EXISTS ix_traj_created ON trajectories (created_at);
 """
 
-# Filters every store understands; a value of None means "any".
-FILTERS = ("source", "dataset", "split", "outcome", "question_id", "correct", "since", "until")
+# Filters every store understands; a value of None means "any". ``import_batch`` matches the
+# ``metadata["import_batch"]`` that ``swirl traces import`` writes on each record it adds.
+FILTERS = (
+    "source",
+    "dataset",
+    "split",
+    "outcome",
+    "question_id",
+    "correct",
+    "since",
+    "until",
+    "import_batch",
+)
 
 
 @runtime_checkable
 class TraceStore(Protocol):
     """What callers rely on. Filters: source, dataset, split, outcome, question_id, correct
-    (bool), since / until (unix time of ``created_at``)."""
+    (bool), since / until (unix time of ``created_at``), import_batch (``metadata["import_batch"]``).
+    """
 
     def add(self, trajectory: Trajectory) -> bool:
         """Store one record; False when a record with its id already exists."""
@@ -82,6 +92,10 @@ class TraceStore(Protocol):
         """Records in insertion order."""
         ...
 
+    def ids(self, *, limit: int | None = None, **filters: Any) -> list[str]:
+        """The ids of the matching records, in insertion order."""
+        ...
+
     def count(self, **filters: Any) -> int: ...
 
     def stats(self, **filters: Any) -> dict[str, Any]: ...
@@ -93,28 +107,48 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
-# The busy timeout covers writes; schema set-up (journal mode switch) can still report "locked"
-# when many processes open a new file at once, so it retries.
-_retry_locked = retry(
-    retry=retry_if_exception(_is_locked),
-    wait=wait_random_exponential(multiplier=0.01, max=1.0),
-    stop=stop_after_attempt(30),
-    reraise=True,
-)
+def _retry_locked(fn):
+    """The busy timeout covers writes; schema set-up (journal mode switch) can still report
+    "locked" when many processes open a new file at once, so it retries (tenacity loads here, not
+    at import: reading commands stay quick to start)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+        return retry(
+            retry=retry_if_exception(_is_locked),
+            wait=wait_random_exponential(multiplier=0.01, max=1.0),
+            stop=stop_after_attempt(30),
+            reraise=True,
+        )(fn)(*args, **kwargs)
+
+    return wrapper
 
 
 class SQLiteTraceStore:
     """The embedded trace store: one SQLite file, safe with concurrent writer processes and threads."""
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout_s: float = 60.0,
+        must_exist: bool = False,
+    ) -> None:
         """Open (and create if needed) a store.
 
         Args:
             path: the database file; its parent directory is created.
             busy_timeout_s: how long a writer waits for another writer's lock before failing.
+            must_exist: refuse (UsageError) a path where no store exists instead of creating
+                one: what commands that only read use, so a mistyped path is not a new empty store.
         """
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.must_exist = must_exist
+        if must_exist:
+            _check_exists(self.path)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -127,10 +161,12 @@ class SQLiteTraceStore:
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(
-                self.path,
+                # mode=rw never creates the file (it may have gone since the check)
+                f"{self.path.resolve().as_uri()}?mode=rw" if self.must_exist else self.path,
                 timeout=self.busy_timeout_s,
                 isolation_level=None,
                 check_same_thread=False,
+                uri=self.must_exist,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             conn.execute(
@@ -145,6 +181,10 @@ class SQLiteTraceStore:
     def _setup(self) -> None:
         try:
             conn = self._conn()
+            if self.must_exist:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                if tables and "trajectories" not in tables:  # someone else's database
+                    raise UsageError(f"{self.path}: not a trace store (no trajectories table)")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_DDL)
         except sqlite3.DatabaseError as exc:
@@ -318,6 +358,8 @@ def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
             continue
         if key == "since":
             clauses.append("created_at >= ?")
+        elif key == "import_batch":
+            clauses.append("json_extract(record, '$.metadata.import_batch') = ?")
         elif key == "until":
             clauses.append("created_at < ?")
         else:
@@ -327,9 +369,27 @@ def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def open_store(path: str | os.PathLike[str]) -> TraceStore:
+def _check_exists(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a trace store")
+    if not path.exists():
+        raise UsageError(
+            f"no trace store at {path} (check --store or $SWIRL_STORE; "
+            "commands that only read a store never create one)"
+        )
+
+
+def open_store(path: str | os.PathLike[str], *, must_exist: bool = False) -> TraceStore:
     """Open a trace store: a SQLite file path (or ``sqlite:///PATH``). Other URL schemes name
-    server stores that are not built yet and fail with a clear error."""
+    server stores that are not built yet and fail with a clear error.
+
+    Args:
+        path: the store.
+        must_exist: for callers that only read (stats, show, export, filter, train): a path
+            with no store raises UsageError (a CLI turns it into one line and exit 2) and
+            nothing is created. Writers (generate, eval, import) leave it False: the store is
+            created on first use.
+    """
     text = os.fspath(path)
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///") :]
@@ -339,4 +399,4 @@ def open_store(path: str | os.PathLike[str]) -> TraceStore:
         raise UsageError(
             f"{text} is a JSONL file, not a store: use `swirl traces import` to load it"
         )
-    return SQLiteTraceStore(text)
+    return SQLiteTraceStore(text, must_exist=must_exist)
