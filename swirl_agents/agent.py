@@ -5,19 +5,23 @@
 with no ``question`` in the input the question is the last human message, and a run appends
 exactly one AI message (the answer) to ``messages``. The scratchpad lives in ``steps``.
 
-    start ──> agent ──(search/math)──> tools ──> agent ...
+    start ──> agent ──(tool call)──> tools ──> agent ...
                  │ ──(invalid: corrective turn)──> agent
                  └──(answer or budget spent)──> finish ──> END
+
+What a turn looks like is the protocol's business (``swirl_agents.protocols``: the paper's text
+tags by default, or native tool calls with ``protocol="tools"``): it renders the state for the
+model, parses the reply into a step record and runs the step's tools. This module only wires nodes.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Protocol, TypedDict
+from typing import Annotated, Any, Literal, Protocol, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
@@ -25,14 +29,13 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, RetryPolicy
 
-from swirl_agents import protocol
-from swirl_agents.protocol import MATH_TAG, SEARCH_TAG, Action
+from swirl_agents.protocols import make_protocol
+from swirl_agents.protocols.tags import tool_tag
+
+__all__ = ["DEFAULT_RETRY", "SwirlGraph", "SwirlState", "create_swirl_agent", "tool_tag"]
 
 # Model calls retry on rate limits and 5xx (LangGraph's default retry_on), with backoff.
 DEFAULT_RETRY = RetryPolicy(max_attempts=4)
-
-# Finish reasons that mean "cut by the token cap", not "stopped at a closing tag".
-_LENGTH_REASONS = {"length", "max_tokens", "MAX_TOKENS"}
 
 
 class SwirlState(TypedDict, total=False):
@@ -51,19 +54,6 @@ class TraceSink(Protocol):
     def add(self, trajectory: Any) -> None: ...  # pragma: no cover
 
 
-def tool_tag(tool: BaseTool) -> str:
-    """The protocol tag a tool answers to: ``metadata["swirl_tag"]``, else guessed from its name."""
-    tag = (tool.metadata or {}).get("swirl_tag")
-    if tag:
-        if tag not in (SEARCH_TAG, MATH_TAG):
-            raise ValueError(
-                f"tool {tool.name!r}: swirl_tag must be {SEARCH_TAG!r} or {MATH_TAG!r}"
-            )
-        return tag
-    name = tool.name.lower()
-    return MATH_TAG if any(k in name for k in ("calc", "math")) else SEARCH_TAG
-
-
 def model_name(model: Any) -> str:
     for attr in ("model_name", "model", "model_id"):
         value = getattr(model, attr, None)
@@ -77,6 +67,7 @@ def create_swirl_agent(
     tools: Sequence[BaseTool] = (),
     *,
     max_steps: int = 5,
+    protocol: Literal["tags", "tools"] = "tags",
     task: str | None = None,
     system_prompt: str | None = None,
     trace_store: TraceSink | None = None,
@@ -86,14 +77,20 @@ def create_swirl_agent(
     retry_policy: RetryPolicy | None = DEFAULT_RETRY,
     checkpointer: Any = None,
     name: str = "swirl_agent",
-):
+) -> SwirlGraph:
     """Build the SWiRL agent graph.
 
     Args:
-        model: any LangChain chat model; it is called once per step with stop sequences.
-        tools: LangChain tools; each maps to ``<search_query>`` or ``<math_exp>`` (see ``tool_tag``).
+        model: any LangChain chat model; it is called once per step (with the tag protocol's stop
+            sequences, or with the tools bound through ``bind_tools``).
+        tools: LangChain tools. With ``protocol="tags"`` each maps to ``<search_query>`` or
+            ``<math_exp>`` (see ``tool_tag``); with ``protocol="tools"`` any number, with
+            structured arguments.
         max_steps: the step budget: the number of model calls (corrective turns count).
-        task: ``"math"`` or ``"qa"`` prompt hints; guessed from the tools when None.
+        protocol: ``"tags"`` (the paper's text tags, the default) or ``"tools"`` (native tool
+            calls: a turn is its text plus zero or more tool calls; a turn with no tool call is
+            the answer). See ``swirl_agents.protocols``.
+        task: ``"math"`` or ``"qa"`` prompt hints; guessed from the tools when None (tags).
         system_prompt: replace the generated system prompt entirely.
         trace_store: a TraceStore (``add(trajectory)``) that logs every finished run.
         on_trace: a callback that receives every finished run's Trajectory.
@@ -102,18 +99,17 @@ def create_swirl_agent(
         retry_policy: LangGraph retry policy for model calls (rate limits, 5xx); None disables.
         checkpointer: a LangGraph checkpointer, for threads and memory.
         name: the graph's name (and the ``name`` of its final AI message).
+
+    The graph owns its recursion limit (see ``SwirlGraph``): runs end at the step budget with
+    outcome ``no_answer``, never with ``GraphRecursionError``.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be at least 1, got {max_steps}")
-    tools_by_tag: dict[str, BaseTool] = {}
-    for tool in tools:
-        tag = tool_tag(tool)
-        if tag in tools_by_tag:
-            raise ValueError(
-                f"tools {tools_by_tag[tag].name!r} and {tool.name!r} both map to <{tag}>"
-            )
-        tools_by_tag[tag] = tool
-    system = system_prompt or protocol.system_prompt(tools_by_tag, max_steps, task)
+    proto = make_protocol(
+        protocol, tools, max_steps=max_steps, task=task, system_prompt=system_prompt
+    )
+    system = proto.system_prompt
+    bound = proto.bind(model)
     name_of_model = model_name(model)
 
     # --- nodes -----------------------------------------------------------------------------
@@ -134,78 +130,49 @@ def create_swirl_agent(
             raise ValueError(
                 "no question: pass {'question': ...} or end `messages` with a human message"
             )
-        return {"question": question, "steps": [], "answer": None, "outcome": None}
+        return {"question": str(question), "steps": [], "answer": None, "outcome": None}
 
-    def _prompt(state: SwirlState) -> list[BaseMessage]:
-        return protocol.build_messages(system, state["question"], state.get("steps") or [])
-
-    def _step(state: SwirlState, reply: BaseMessage, started: float) -> Command:
+    def _step(state: SwirlState, reply: Any, started: float) -> Command:
         """Record the model's turn and route on it (a Command: no separate routing function)."""
+        turn = proto.parse(reply)
         meta = getattr(reply, "response_metadata", {}) or {}
-        stopped = meta.get("finish_reason", meta.get("stop_reason")) not in _LENGTH_REASONS
-        text = protocol.complete_turn(reply.text, stopped=stopped)
-        action = protocol.parse_action(text)
-        if action.kind in ("search", "math") and action.tag not in tools_by_tag:
-            action = Action(
-                "invalid", reasoning=action.reasoning, error=f"no tool for <{action.tag}>"
-            )
         step = {
             "index": len(state.get("steps") or []),
-            "text": text,
-            "kind": action.kind,
-            "argument": action.argument,
-            "observation": protocol.corrective_turn(action) if action.kind == "invalid" else None,
-            "tool": None,
-            "error": action.error,
+            **turn.fields,
             "model": name_of_model,
             "started_at": started,
             "duration_s": time.time() - started,
             "token_ids": meta.get("token_ids"),
         }
         steps = [*(state.get("steps") or []), step]
-        if action.kind == "answer" or len(steps) >= max_steps:
+        if step["kind"] == "answer" or len(steps) >= max_steps:
             goto = "finish"  # a tool call on the last step is not run: no model call would read it
         else:
-            goto = "tools" if action.kind in ("search", "math") else "agent"
+            goto = "tools" if turn.run_tools else "agent"
         return Command(update={"steps": steps}, goto=goto)
 
     def agent(state: SwirlState, config: RunnableConfig) -> Command:
         started = time.time()
-        reply = model.invoke(_prompt(state), config, stop=protocol.STOP_SEQUENCES)
+        reply = bound.invoke(proto.render(state["question"], state.get("steps") or []), config)
         return _step(state, reply, started)
 
     async def aagent(state: SwirlState, config: RunnableConfig) -> Command:
         started = time.time()
-        reply = await model.ainvoke(_prompt(state), config, stop=protocol.STOP_SEQUENCES)
-        return _step(state, reply, started)
+        messages = proto.render(state["question"], state.get("steps") or [])
+        return _step(state, await bound.ainvoke(messages, config), started)
 
-    def _observe(state: SwirlState, output: Any, error: str, started: float) -> dict[str, Any]:
-        step = dict(state["steps"][-1])
-        step["tool"] = tools_by_tag[protocol.KIND_TO_TAG[step["kind"]]].name
-        step["observation"] = protocol.render_tool_result(step["argument"], _as_text(output))
-        step["error"] = error
+    def _observed(state: SwirlState, update: dict[str, Any], started: float) -> dict[str, Any]:
+        step = {**state["steps"][-1], **update}
         step["duration_s"] += time.time() - started
         return {"steps": [*state["steps"][:-1], step]}
 
-    def _tool(state: SwirlState) -> BaseTool:
-        return tools_by_tag[protocol.KIND_TO_TAG[state["steps"][-1]["kind"]]]
-
-    def run_tool(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
+    def run_tools(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
         started = time.time()
-        try:  # a failing tool is a result the model can read, never the end of the run
-            return _observe(
-                state, _tool(state).invoke(state["steps"][-1]["argument"], config), "", started
-            )
-        except Exception as exc:  # noqa: BLE001
-            return _observe(state, f"Error: {exc}", f"{type(exc).__name__}: {exc}", started)
+        return _observed(state, proto.run_tools(state["steps"][-1], config), started)
 
-    async def arun_tool(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
+    async def arun_tools(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
         started = time.time()
-        try:
-            out = await _tool(state).ainvoke(state["steps"][-1]["argument"], config)
-            return _observe(state, out, "", started)
-        except Exception as exc:  # noqa: BLE001
-            return _observe(state, f"Error: {exc}", f"{type(exc).__name__}: {exc}", started)
+        return _observed(state, await proto.arun_tools(state["steps"][-1], config), started)
 
     def finish(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
         last = state["steps"][-1]
@@ -222,7 +189,10 @@ def create_swirl_agent(
     def _log(state: dict[str, Any], config: RunnableConfig) -> None:
         from swirl_agents.traces.record import trajectory_from_state  # keeps import light
 
-        context = (config.get("configurable") or {}).get("swirl_trace") or {}
+        context = {
+            "protocol": proto.name,
+            **((config.get("configurable") or {}).get("swirl_trace") or {}),
+        }
         trajectory = trajectory_from_state(
             state, system_prompt=system, model=name_of_model, source=trace_source, **context
         )
@@ -243,7 +213,7 @@ def create_swirl_agent(
         retry_policy=retry_policy,
         destinations=("tools", "agent", "finish"),
     )
-    builder.add_node("tools", _node(run_tool, arun_tool, "tools"))
+    builder.add_node("tools", _node(run_tools, arun_tools, "tools"))
     builder.add_node("finish", finish)
     builder.add_edge(START, "start")
     builder.add_edge("start", "agent")
@@ -301,11 +271,3 @@ def _node(func: Callable[..., Any], afunc: Callable[..., Any], name: str) -> Run
 
         return RunnableLambda(func, afunc=afunc, name=name)
     return RunnableCallable(func, afunc, name=name, trace=False)
-
-
-def _as_text(output: Any) -> str:
-    if isinstance(output, str):
-        return output
-    if isinstance(output, BaseMessage):
-        return output.text
-    return str(output)
