@@ -245,7 +245,7 @@ def delete(
                 f"--{'batch' if k == 'import_batch' else k} {v}" for k, v in chosen.items()
             )
             if targets and not yes and not dry_run:
-                if not sys.stdin.isatty():
+                if not _interactive():
                     raise UsageError(
                         f"{_records(len(targets))} match {described} in {where}: "
                         "pass --yes to delete them (or --dry-run to only count them)"
@@ -272,6 +272,11 @@ def delete(
     if missing:
         eprint(f"not in {where}: {', '.join(missing)}")
         raise typer.Exit(1)
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a confirmation (scripts and pipes need --yes)."""
+    return sys.stdin.isatty()
 
 
 def _records(n: int) -> str:
