@@ -110,22 +110,29 @@ def step_fields(message: BaseMessage) -> dict[str, Any]:
 def with_results(step: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
     """The step fields after its tool calls ran; ``results`` are ToolMessages (any order)."""
     by_id = {getattr(r, "tool_call_id", None): r for r in results}
-    calls, errors = [], [step["error"]] if step.get("error") else []
+    calls = []
     for call in step.get("tool_calls") or []:
         result = by_id.get(call["id"])
         if result is None:
             output, status = "Error: the tool returned no result", "error"
         elif isinstance(result, ToolMessage):
-            output, status = result.text, result.status
+            output, status = str(result.text), result.status
         else:  # a Command or other value: not applicable to this graph's state
             output, status = str(result), "error"
-        if status == "error":
-            errors.append(f"{call['name']}: {output}")
         calls.append({**call, "output": output, "status": status})
+    return summarize({**step, "tool_calls": calls})
+
+
+def summarize(step: dict[str, Any]) -> dict[str, Any]:
+    """``tool_calls`` with their outputs, and the same as text: the names of the tools that ran
+    (``tool``), ``name(ARGS) -> RESULT`` lines (``observation``), the failures (``error``)."""
+    ran = [c for c in step.get("tool_calls") or [] if c.get("output") is not None]
+    errors = [step["error"]] if step.get("error") else []
+    errors += [f"{c['name']}: {c['output']}" for c in ran if c.get("status") == "error"]
     return {
-        "tool_calls": calls,
-        "tool": ", ".join(dict.fromkeys(c["name"] for c in calls)),
-        "observation": "\n".join(f"{render_call(c)} -> {c['output']}" for c in calls),
+        "tool_calls": step.get("tool_calls"),
+        "tool": ", ".join(dict.fromkeys(c["name"] for c in ran)) or None,
+        "observation": "\n".join(f"{render_call(c)} -> {c['output']}" for c in ran) or None,
         "error": "; ".join(errors),
     }
 
