@@ -217,3 +217,30 @@ def test_the_swirl_agent_captured_gives_its_own_step_records() -> None:
         mine.answer,
         mine.system_prompt,
     )
+
+
+def test_a_handler_on_the_model_alone_logs_each_call() -> None:
+    seen: list[Trajectory] = []
+    tracer = SwirlTracer(on_trace=seen.append)
+    model = scripted(script).bind_tools(TOOLS)
+    model.invoke([HumanMessage("bern")], {"callbacks": [tracer]})
+    (traj,) = seen
+    assert (traj.question, traj.outcome, traj.steps[0].kind) == ("bern", "no_answer", "tool")
+    weather.invoke({"city": "x"}, {"callbacks": [tracer]})  # a tool alone: nothing to log
+    assert len(seen) == 1 and not tracer._runs and not tracer._root and not tracer._tools
+
+
+def test_langgraph_prebuilt_react_agent() -> None:
+    import warnings
+
+    from langgraph.prebuilt import create_react_agent
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecated in favour of langchain's create_agent
+        app = create_react_agent(scripted(script), TOOLS)
+    seen: list[Trajectory] = []
+    app.invoke(
+        {"messages": [HumanMessage("nuuk")]}, {"callbacks": [SwirlTracer(on_trace=seen.append)]}
+    )
+    (traj,) = seen
+    check_run(traj, "nuuk")

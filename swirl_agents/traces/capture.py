@@ -112,13 +112,11 @@ class SwirlTracer(BaseCallbackHandler):
     ):
         self._enter(run_id, parent_run_id, metadata, inputs=inputs, name=kw.get("name"))
 
-    def on_chain_end(self, outputs, *, run_id, parent_run_id=None, **kw):
-        if parent_run_id is None:
-            self._finish(run_id, None)
+    def on_chain_end(self, outputs, *, run_id, **kw):
+        self._finish(run_id, None)
 
-    def on_chain_error(self, error, *, run_id, parent_run_id=None, **kw):
-        if parent_run_id is None:
-            self._finish(run_id, error)
+    def on_chain_error(self, error, *, run_id, **kw):
+        self._finish(run_id, error)
 
     # --- model calls -----------------------------------------------------------------------
     def on_chat_model_start(
@@ -160,14 +158,12 @@ class SwirlTracer(BaseCallbackHandler):
                 return
             run.steps.append(step)
             run.model = run.model or step["model"]
-        if parent_run_id is None:  # a bare model call, no graph around it
-            self._finish(run_id, None)
+        self._finish(run_id, None)  # when the model call is its own root (no graph around it)
 
-    def on_llm_error(self, error, *, run_id, parent_run_id=None, **kw):
+    def on_llm_error(self, error, *, run_id, **kw):
         with self._lock:
             self._calls.pop(run_id, None)
-        if parent_run_id is None:
-            self._finish(run_id, error)
+        self._finish(run_id, error)
 
     # --- tool calls ------------------------------------------------------------------------
     def on_tool_start(
@@ -186,9 +182,11 @@ class SwirlTracer(BaseCallbackHandler):
         )
         text = str(output.text) if isinstance(output, BaseMessage) else _text(output)
         self._tool_result(run_id, text, status, getattr(output, "tool_call_id", None))
+        self._finish(run_id, None)
 
     def on_tool_error(self, error, *, run_id, **kw):
         self._tool_result(run_id, f"Error: {error!r}", "error", None)
+        self._finish(run_id, error)
 
     def _tool_result(self, run_id: UUID, output: str, status: str, call_id: str | None) -> None:
         with self._lock:
@@ -218,10 +216,11 @@ class SwirlTracer(BaseCallbackHandler):
 
     # --- the end of a run ------------------------------------------------------------------
     def _finish(self, root: UUID, error: BaseException | None) -> None:
+        """Log the run ``root`` if it is a root run (any run that ends may be one)."""
         with self._lock:
             run = self._runs.pop(root, None)
             if run is None:
-                return
+                return  # not a root: a node, a model or tool call inside a run
             for child in run.children:
                 self._root.pop(child, None)
                 self._calls.pop(child, None)
