@@ -75,3 +75,81 @@ def test_swirl_trains_a_few_steps(tmp_path):
     assert figures["optimizer_steps"] == 2 and figures["states"] == 5
     assert len(figures["rewards"]) == 2
     assert any(not torch.equal(a, b) for a, b in zip(before, trained.parameters(), strict=True))
+
+
+def test_swirl_trains_a_few_steps_on_trl(tmp_path):
+    model, tokenizer = load_base(str(tiny_model_dir(tmp_path / "tiny")), device="cpu")
+    config = SwirlConfig(
+        max_steps=1,
+        num_generations=2,
+        prompts_per_step=2,
+        max_completion_length=4,
+        backend="trl",
+    )
+    _, figures = train_swirl(model, tokenizer, [GOOD_MATH], _HasE(), config)
+    assert figures["optimizer_steps"] == 1 and len(figures["rewards"]) == 1
+
+
+def _prompts(tokenizer):
+    rows = state_rows([GOOD_MATH])
+    texts = tokenizer.apply_chat_template(
+        [r["prompt"] for r in rows], tokenize=False, add_generation_prompt=True
+    )
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]  # three lengths
+
+
+def test_shared_prompt_sampling_is_what_generate_samples(tmp_path):
+    from trainer.swirl import sample_actions
+
+    model, tokenizer = load_base(str(tiny_model_dir(tmp_path / "tiny")), device="cpu")
+    prompts = _prompts(tokenizer)
+    assert len({len(p) for p in prompts}) == 3  # left padding is exercised
+    # near-zero temperature: the sampler is greedy, so it must match generate row by row
+    got = sample_actions(model, tokenizer, prompts, 2, max_new_tokens=6, temperature=1e-6)
+    for r, prompt in enumerate(prompts):
+        want = model.generate(
+            torch.tensor([prompt]), max_new_tokens=6, do_sample=False, pad_token_id=0
+        )[0, len(prompt) :].tolist()
+        eos = tokenizer.eos_token_id
+        want = want[: want.index(eos)] if eos in want else want
+        assert got[2 * r] == got[2 * r + 1] == want[: len(got[2 * r])]
+
+
+def test_shared_prompt_logprobs_equal_separate_forward_passes(tmp_path):
+    from trainer.swirl import action_logprobs
+
+    model, tokenizer = load_base(str(tiny_model_dir(tmp_path / "tiny")), device="cpu")
+    prompts = _prompts(tokenizer)
+    completions = [[5, 6, 7], [8], [9, 10], [], [11, 12, 13], [14, 15]]
+    logp, mask = action_logprobs(model, prompts, completions, 2, 0)
+    for row, c in enumerate(completions):
+        prompt = prompts[row // 2]
+        assert mask[row].sum().item() == len(c)
+        if not c:
+            continue
+        ids = torch.tensor([prompt + c])
+        full = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+        want = full[len(prompt) - 1 : -1].gather(-1, torch.tensor(c)[:, None]).squeeze(-1)
+        torch.testing.assert_close(logp[row, : len(c)], want, atol=1e-4, rtol=1e-4)
+
+
+def test_the_loss_raises_the_better_action_and_pays_for_drift():
+    from trainer.swirl import group_advantages, swirl_loss
+
+    advantages = group_advantages(torch.tensor([1.0, 0.0]), 2)
+    assert advantages[0] > 0 > advantages[1]
+    logp = torch.tensor([[-1.0, -1.0], [-1.0, -1.0]], requires_grad=True)
+    mask = torch.ones(2, 2)
+    loss, stats = swirl_loss(logp, logp.detach(), advantages, mask, beta=0.1)
+    loss.backward()
+    assert stats["kl"] == 0.0 and abs(loss.item()) < 1e-6  # centred advantages, no drift yet
+    assert (logp.grad[0] < 0).all() and (logp.grad[1] > 0).all()  # descent raises row 0
+    drifted = torch.tensor([[-0.5, -0.5]], requires_grad=True)
+    loss, stats = swirl_loss(drifted, torch.tensor([[-1.0, -1.0]]), torch.zeros(1), mask[:1], 0.1)
+    assert stats["kl"] > 0 and loss.item() > 0
+
+
+def test_a_group_with_one_reward_has_no_advantage():
+    from trainer.swirl import group_advantages
+
+    assert group_advantages(torch.tensor([1.0, 1.0, 0.0, 1.0]), 2).tolist()[:2] == [0.0, 0.0]

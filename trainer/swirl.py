@@ -1,30 +1,51 @@
-"""SWiRL, the paper's step-wise RL, on TRL's ``GRPOTrainer``.
+"""SWiRL, the paper's step-wise RL: single-step, on-policy RL over an offline set of states.
 
-J(θ) = E_{s∼T, a∼π_θ(s)} [R(a|s)]: the states s are the steps of the filtered trajectories
-(conversational prompts, exactly as the agent sends them), the policy samples fresh actions
-(``num_generations`` per state, the group baseline), and a judge scores each action at its state:
-R = 1 if GOOD, else 0. A sampled action is cut after its first closed tag before scoring (GRPO does
-not stop on strings, so text the model writes after the tag, such as an invented tool result,
-earns nothing) and is never executed. A KL term (``beta`` > 0) keeps the policy near the start.
+J(θ) = E_{s∼T, a∼π_θ(s)} [R(a|s)]. The states s are the steps of the filtered trajectories
+(conversational prompts, exactly as the agent sends them). At each optimizer step we take
+``prompts_per_step`` states, sample ``num_generations`` fresh actions per state, cut each after
+its first closed tag (the agent's stop sequence: text after it, such as an invented tool result,
+is never part of the action) and let a judge score it (R = 1 if GOOD, else 0). The sampled action
+is never executed. The update, written out in :func:`swirl_loss`:
 
-Cold start: on a base model that almost never writes a tagged action the reward is 0 for every
-sample, so the group advantage is 0 and nothing is learned (TRL logs ``frac_reward_zero_std`` = 1).
-Start from a warm model (SFT on bootstrap trajectories, ``swirl train --method sft``). A warm model
-also ends its turn with the end-of-turn token right after the tag, which ends the sample there.
+    A_j    = (R_j - mean_group(R)) / (std_group(R) + eps)        group baseline (GRPO)
+    ratio  = π_θ(a_t|s, a_<t) / sg[π_θ(a_t|s, a_<t)]             = 1, carries the gradient
+    KL_t   = exp(ref_t - logp_t) - (ref_t - logp_t) - 1          k3 estimator, toward the start
+    loss   = mean_j [ mean_t ( -(ratio * A_j) + beta * KL_t ) ]
+
+The K samples of one state share its prompt: it is run once (with gradient) and its keys/values
+are repeated for the K completions, both when sampling and in the loss, so a state costs one
+prompt pass instead of K. The gradient is exact (it flows through the shared prompt pass).
+
+Cold start: on a base model that never writes a tagged action every reward is 0, every advantage
+is 0 and nothing is learned (``frac_reward_zero_std`` = 1). Start from a warm model (SFT on
+bootstrap trajectories, ``swirl train --method sft``).
+
+``backend="trl"`` runs the same objective on TRL's ``GRPOTrainer`` instead (multi-GPU under
+``accelerate launch``; it samples every row with its own prompt pass).
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import math
+import random
+import re
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from swirl_agents.protocol import complete_turn
 from swirl_agents.traces.schema import Trajectory
 from trainer.judges import ProcessJudge, StepContext, step_contexts
 from trainer.sft import chat
+
+# The agent stops generation at the first closing tag (DESIGN section 3); so does the sampler.
+_CLOSED_TAG = re.compile(r"</(search_query|math_exp|answer)>")
 
 
 @dataclass
@@ -36,16 +57,19 @@ class SwirlConfig:
     max_steps: int | None = None  # optimizer steps; overrides epochs
     num_generations: int = 4  # sampled actions per state (the group of the baseline)
     prompts_per_step: int = 2  # states per optimizer step
-    grad_accum: int = 1  # gradient accumulation steps
+    grad_accum: int = 1  # batches of states per optimizer step
     max_completion_length: int = 96  # new tokens per sampled action
     max_prompt_length: int = 1024  # states with longer prompts are left out
     temperature: float = 1.0  # sampling temperature
     beta: float = 0.04  # KL weight toward the starting model (> 0)
+    scale_rewards: bool = True  # divide advantages by the group's std (GRPO); False: Dr. GRPO
+    max_grad_norm: float = 1.0  # gradient clipping
     gradient_checkpointing: bool = False  # saves memory on big models, costs time
     lora: bool = False  # train LoRA adapters (merged on export)
     lora_r: int = 16  # LoRA rank
     lora_alpha: int = 32  # LoRA scale
     bf16: bool | None = None  # None: on where the GPU supports it
+    backend: str = "native"  # native (this file's loop) or trl (TRL's GRPOTrainer)
     seed: int = 0  # sampling and data order
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,7 +77,7 @@ class SwirlConfig:
 
 
 def state_rows(trajectories: Sequence[Trajectory]) -> list[dict[str, Any]]:
-    """One dataset row per state s_i: the chat ``prompt`` and what the judge needs to score a_i."""
+    """One row per state s_i: the chat ``prompt`` and what the judge needs to score a_i."""
     from swirl_agents.protocol import build_messages
 
     rows = []
@@ -72,7 +96,7 @@ def state_rows(trajectories: Sequence[Trajectory]) -> list[dict[str, Any]]:
 
 
 def judge_reward(judge: ProcessJudge):
-    """A GRPO reward function: 1.0 where ``judge`` says the (cut) sampled action is GOOD, else 0."""
+    """A reward function (TRL's signature): 1.0 where ``judge`` says the cut action is GOOD."""
 
     def reward(completions, question, history, task, log_metric=None, **_: Any) -> list[float]:
         contexts = [
@@ -89,8 +113,176 @@ def judge_reward(judge: ProcessJudge):
 
 
 def _text(completion: Any) -> str:
-    """A TRL completion: a list of messages (conversational) or a string."""
+    """A completion: a list of messages (conversational) or a string."""
     return completion[-1]["content"] if isinstance(completion, list) else completion
+
+
+# --- the objective ------------------------------------------------------------------------------
+
+
+def group_advantages(rewards: Any, k: int, scale: bool = True, eps: float = 1e-4) -> Any:
+    """A_j = R_j - mean of its group of ``k`` (divided by the group's std when ``scale``)."""
+    groups = rewards.view(-1, k)
+    centered = groups - groups.mean(dim=1, keepdim=True)
+    if scale:
+        centered = centered / (groups.std(dim=1, keepdim=True) + eps)
+    return centered.reshape(-1)
+
+
+def swirl_loss(
+    logp: Any, ref_logp: Any, advantages: Any, mask: Any, beta: float
+) -> tuple[Any, dict[str, float]]:
+    """The SWiRL loss of a batch of sampled actions (token log-probs [N, T], mask [N, T]).
+
+    Policy gradient with the group baseline plus a k3 KL penalty toward the reference, token
+    mean within each action, then mean over actions: every state (and sample) weighs the same.
+    """
+    import torch
+
+    ratio = torch.exp(logp - logp.detach())  # 1 in value; d ratio = d logp (on-policy)
+    delta = ref_logp - logp
+    kl = torch.exp(delta) - delta - 1
+    per_token = -(ratio * advantages[:, None]) + beta * kl
+    lengths = mask.sum(dim=1).clamp(min=1)
+    loss = ((per_token * mask).sum(dim=1) / lengths).mean()
+    mean_kl = ((kl * mask).sum(dim=1) / lengths).mean()
+    return loss, {"kl": mean_kl.item()}
+
+
+# --- shared-prompt sampling and log-probs --------------------------------------------------------
+
+
+def _prompt_batch(prompts: Sequence[Sequence[int]], pad_id: int, device: Any):
+    """Left-padded prompt ids, their attention mask and position ids."""
+    import torch
+
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, p in enumerate(prompts):
+        ids[row, width - len(p) :] = torch.tensor(p)
+        mask[row, width - len(p) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+def _cache_arg(model: Any, cache: Any) -> dict[str, Any]:
+    """The key/value cache as the model's forward takes it (``cache`` since transformers 5.2x,
+    ``past_key_values`` before)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return {"cache": cache} if "cache" in params else {"past_key_values": cache}
+
+
+def _cache_of(output: Any) -> Any:
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
+def _run_prompts(model: Any, prompts: Sequence[Sequence[int]], k: int, pad_id: int):
+    """One pass over the prompts; returns (last logits, cache, mask, next positions), each
+    repeated ``k`` times along the batch (row r*k + j is sample j of prompt r)."""
+    device = next(model.parameters()).device
+    ids, mask, positions = _prompt_batch(prompts, pad_id, device)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    cache = _cache_of(out)
+    cache.batch_repeat_interleave(k)
+    last = out.logits[:, -1].repeat_interleave(k, dim=0)
+    return last, cache, mask.repeat_interleave(k, dim=0), positions[:, -1].repeat_interleave(k) + 1
+
+
+def sample_actions(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Sequence[int]],
+    k: int,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    generator: Any = None,
+) -> list[list[int]]:
+    """``k`` sampled completions per prompt (token ids), each ending at the end-of-turn token or
+    at its first closed tag, from one prompt pass per prompt."""
+    import torch
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    eos = {tokenizer.eos_token_id, *(tokenizer.convert_tokens_to_ids(["<|im_end|>"]) or [])}
+    eos.discard(None)
+    eos.discard(tokenizer.unk_token_id)
+    with torch.no_grad():
+        logits, cache, mask, positions = _run_prompts(model, prompts, k, pad_id)
+        rows = logits.shape[0]
+        out: list[list[int]] = [[] for _ in range(rows)]
+        done = [False] * rows
+        for _ in range(max_new_tokens):
+            probs = torch.softmax(logits.float() / max(temperature, 1e-5), dim=-1)
+            tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            for r, t in enumerate(tokens.tolist()):
+                if done[r]:
+                    continue
+                if t in eos:
+                    done[r] = True
+                    continue
+                out[r].append(t)
+                if _CLOSED_TAG.search(tokenizer.decode(out[r][-12:])):  # a tag is a few tokens
+                    done[r] = True
+            if all(done):
+                break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            step = model(
+                input_ids=tokens[:, None],
+                attention_mask=mask,
+                position_ids=positions[:, None],
+                **_cache_arg(model, cache),
+                use_cache=True,
+            )
+            logits, positions = step.logits[:, -1], positions + 1
+    return out
+
+
+def action_logprobs(
+    model: Any, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], k: int,
+    pad_id: int,
+) -> tuple[Any, Any]:  # fmt: skip
+    """Token log-probs [N, T] of the completions (row r*k + j belongs to prompt r) and their
+    mask, from one prompt pass per prompt (gradient flows through it)."""
+    import torch
+
+    last, cache, mask, positions = _run_prompts(model, prompts, k, pad_id)
+    device = last.device
+    width = max(1, max(len(c) for c in completions))
+    ids = torch.full((len(completions), width), pad_id, dtype=torch.long, device=device)
+    cmask = torch.zeros_like(ids)
+    for r, c in enumerate(completions):
+        if c:
+            ids[r, : len(c)] = torch.tensor(c, device=device)
+            cmask[r, : len(c)] = 1
+    logits = model(
+        input_ids=ids,
+        attention_mask=torch.cat([mask, cmask], dim=1),
+        position_ids=positions[:, None] + torch.arange(width, device=device),
+        **_cache_arg(model, cache),
+        use_cache=True,
+    ).logits
+    # token t is predicted by the logits before it: the prompt's last for t = 0
+    predict = torch.cat([last[:, None], logits[:, :-1]], dim=1).float()
+    logp = torch.log_softmax(predict, dim=-1).gather(-1, ids[..., None]).squeeze(-1)
+    return logp, cmask.float()
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+def _cut(tokenizer: Any, ids: list[int]) -> tuple[str, list[int]]:
+    """The action text cut after its first closed tag, and the token ids it spans."""
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    action = complete_turn(text, stopped=False)
+    if len(action) < len(text.rstrip()):  # shorten the tokens to the cut text
+        for n in range(1, len(ids) + 1):
+            if _CLOSED_TAG.search(tokenizer.decode(ids[:n], skip_special_tokens=True)):
+                return action, ids[:n]
+    return action, ids
 
 
 def train_swirl(
@@ -106,25 +298,156 @@ def train_swirl(
         model: a transformers causal LM (the start policy and the KL reference).
         tokenizer: its tokenizer, with a chat template.
         trajectories: the (process-filtered) trajectories whose states are the prompts.
-        judge: scores sampled actions (``RuleProcessJudge`` offline, an LLM judge as in the paper).
+        judge: scores sampled actions (``rule``/``reference`` offline, an LLM judge as in the paper).
         config: the settings.
     """
-    import torch
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
-
     from swirl_agents.errors import SwirlError, UsageError
 
     if config.beta <= 0:
         raise UsageError("beta must be > 0: SWiRL keeps a KL term toward the starting model")
+    if config.backend not in ("native", "trl"):
+        raise UsageError(f"backend must be native or trl, got {config.backend!r}")
     rows = state_rows(trajectories)
     texts = tokenizer.apply_chat_template(
         [r["prompt"] for r in rows], tokenize=False, add_generation_prompt=True
     )
-    n_tokens = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-    rows = [r for r, n in zip(rows, n_tokens, strict=True) if n <= config.max_prompt_length]
+    prompt_ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    keep = [i for i, ids in enumerate(prompt_ids) if len(ids) <= config.max_prompt_length]
+    rows = [{**rows[i], "input_ids": prompt_ids[i]} for i in keep]
     if not rows:
         raise SwirlError(f"no state of {len(trajectories)} trajectories fits max_prompt_length")
+    if config.backend == "trl":
+        model, figures = _train_trl(model, tokenizer, rows, judge, config)
+    else:
+        model, figures = _train_native(model, tokenizer, rows, judge, config)
+    return model, {**figures, "states": len(rows), "trajectories": len(trajectories)}
+
+
+def _train_native(model, tokenizer, rows, judge, config):
+    import torch
+    from transformers import get_scheduler, set_seed
+
+    set_seed(config.seed)
+    device = next(model.parameters()).device
+    if config.lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=config.lora_r,
+                lora_alpha=config.lora_alpha,
+                target_modules="all-linear",
+                task_type="CAUSAL_LM",
+            ),
+        )
+        reference = None  # the reference is the model with its adapters disabled
+    else:
+        reference = copy.deepcopy(model).eval().requires_grad_(False)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    per_step = config.prompts_per_step * config.grad_accum
+    total = config.max_steps or max(1, math.ceil(config.epochs * len(rows) / per_step))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
+    scheduler = get_scheduler("constant", optimizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    reward_fn = judge_reward(judge)
+    order = _state_order(len(rows), random.Random(config.seed))
+    k = config.num_generations
+    log: list[dict[str, float]] = []
+    bar = tqdm(range(total), desc="swirl", unit="step")
+    for _ in bar:
+        started = time.time()
+        entry = {"reward": 0.0, "frac_reward_zero_std": 0.0, "kl": 0.0, "loss": 0.0, "tokens": 0}
+        for _micro in range(config.grad_accum):
+            batch = [rows[next(order)] for _ in range(config.prompts_per_step)]
+            prompts = [r["input_ids"] for r in batch]
+            # 1. sample K actions per state from the current policy (never executed)
+            model.eval()
+            sampled = sample_actions(
+                model, tokenizer, prompts, k, max_new_tokens=config.max_completion_length,
+                temperature=config.temperature, generator=generator,
+            )  # fmt: skip
+            cut = [_cut(tokenizer, ids) for ids in sampled]
+            # 2. the judge scores each action at its state: R = 1 if GOOD
+            rewards = reward_fn(
+                completions=[text for text, _ in cut],
+                question=[r["question"] for r in batch for _ in range(k)],
+                history=[r["history"] for r in batch for _ in range(k)],
+                task=[r["task"] for r in batch for _ in range(k)],
+            )
+            r = torch.tensor(rewards, device=device)
+            advantages = group_advantages(r, k, config.scale_rewards)
+            completions = [ids for _, ids in cut]
+            # 3. the loss: policy gradient with the group baseline, KL toward the start
+            model.train()
+            logp, mask = action_logprobs(model, prompts, completions, k, pad_id)
+            with torch.no_grad():
+                if reference is None:
+                    with model.disable_adapter():
+                        ref_logp, _ = action_logprobs(model, prompts, completions, k, pad_id)
+                else:
+                    ref_logp, _ = action_logprobs(reference, prompts, completions, k, pad_id)
+            loss, stats = swirl_loss(logp, ref_logp, advantages, mask, config.beta)
+            (loss / config.grad_accum).backward()
+            groups = r.view(-1, k)
+            entry["reward"] += groups.mean().item() / config.grad_accum
+            entry["frac_reward_zero_std"] += (groups.std(dim=1) == 0).float().mean().item() / (
+                config.grad_accum
+            )
+            entry["kl"] += stats["kl"] / config.grad_accum
+            entry["loss"] += loss.item() / config.grad_accum
+            entry["tokens"] += int(mask.sum().item())
+        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        entry["step_s"] = round(time.time() - started, 2)
+        log.append(entry)
+        bar.set_postfix(reward=f"{entry['reward']:.2f}", kl=f"{entry['kl']:.3f}")
+    model.eval()
+    if config.lora:
+        model = model.merge_and_unload()
+    return model, _figures(log, total, per_step, k)
+
+
+def _state_order(n: int, rng: random.Random):
+    """Endless state indices, reshuffled every epoch."""
+    while True:
+        order = list(range(n))
+        rng.shuffle(order)
+        yield from order
+
+
+def _figures(log: list[dict[str, float]], steps: int, states_per_step: int, k: int) -> dict:
+    def mean(key: str) -> float | None:
+        return sum(e[key] for e in log) / len(log) if log else None
+
+    seconds = sum(e.get("step_s", 0.0) for e in log)
+    return {
+        "method": "swirl",
+        "optimizer_steps": steps,
+        "states_seen": steps * states_per_step,
+        "samples_seen": steps * states_per_step * k,
+        "reward_first": log[0]["reward"] if log else None,
+        "reward_last": log[-1]["reward"] if log else None,
+        "reward_mean": mean("reward"),
+        "frac_reward_zero_std_mean": mean("frac_reward_zero_std"),
+        "states_per_s": round(steps * states_per_step / seconds, 4) if seconds else None,
+        "rewards": [e["reward"] for e in log],
+        "kl": [e["kl"] for e in log],
+        "frac_reward_zero_std": [e["frac_reward_zero_std"] for e in log],
+    }
+
+
+def _train_trl(model, tokenizer, rows, judge, config):
+    """The same objective on TRL's GRPOTrainer (each sample its own prompt pass)."""
+    import torch
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
     cuda = torch.cuda.is_available()
     bf16 = config.bf16 if config.bf16 is not None else cuda and torch.cuda.is_bf16_supported()
     peft_config = None
@@ -137,6 +460,7 @@ def train_swirl(
             target_modules="all-linear",
             task_type="CAUSAL_LM",
         )
+    data = [{k: v for k, v in r.items() if k != "input_ids"} for r in rows]
     with tempfile.TemporaryDirectory(prefix="swirl-grpo-") as scratch:
         args = GRPOConfig(
             output_dir=scratch,  # nothing is saved there: the caller exports the model
@@ -149,6 +473,8 @@ def train_swirl(
             max_completion_length=config.max_completion_length,
             temperature=config.temperature,
             beta=config.beta,
+            scale_rewards="group" if config.scale_rewards else "none",
+            max_grad_norm=config.max_grad_norm,
             gradient_checkpointing=config.gradient_checkpointing,
             bf16=bf16,
             use_cpu=not cuda,
@@ -161,25 +487,17 @@ def train_swirl(
             model=model,
             reward_funcs=judge_reward(judge),
             args=args,
-            train_dataset=Dataset.from_list(rows),
+            train_dataset=Dataset.from_list(data),
             processing_class=tokenizer,
             peft_config=peft_config,
         )
         trainer.train()
-    logs = [entry for entry in trainer.state.log_history if "reward" in entry]
-    figures = {
-        "method": "swirl",
-        "optimizer_steps": trainer.state.global_step,
-        "states": len(rows),
-        "trajectories": len(trajectories),
-        "reward_first": logs[0]["reward"] if logs else None,
-        "reward_last": logs[-1]["reward"] if logs else None,
-        "reward_mean": sum(e["reward"] for e in logs) / len(logs) if logs else None,
-        "frac_reward_zero_std_mean": (
-            sum(e.get("frac_reward_zero_std", 0.0) for e in logs) / len(logs) if logs else None
-        ),
-        "bf16": bf16,
-        "rewards": [e["reward"] for e in logs],
-        "kl": [e.get("kl") for e in logs],
-    }
-    return trainer.model, figures
+    logs = [e for e in trainer.state.log_history if "reward" in e]
+    log = [
+        {"reward": e["reward"], "kl": e.get("kl") or 0.0,
+         "frac_reward_zero_std": e.get("frac_reward_zero_std", 0.0)}
+        for e in logs
+    ]  # fmt: skip
+    figures = _figures(log, trainer.state.global_step, config.prompts_per_step,
+                       config.num_generations)  # fmt: skip
+    return trainer.model, {**figures, "bf16": bf16}
