@@ -8,7 +8,6 @@ import typer
 
 from swirl_agents.cli.common import (
     BaseUrlOpt,
-    DatasetOpt,
     JsonOpt,
     LimitOpt,
     ModelOpt,
@@ -18,11 +17,15 @@ from swirl_agents.cli.common import (
     print_json,
     store_path,
 )
+from swirl_agents.errors import UsageError
 
 
 @cli_errors
 def eval_command(
-    dataset: DatasetOpt,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="gsm8k, hotpotqa, or a JSONL file with question/answer."),
+    ] = None,
     split: Annotated[
         str, typer.Option("--split", help="test (GSM8K), eval (HotPotQA), ...")
     ] = "test",
@@ -42,9 +45,22 @@ def eval_command(
     report: Annotated[
         str | None, typer.Option("--report", help="Write results, summary and plots to DIR.")
     ] = None,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--compare",
+            help="Compare two per-question outcome files (A.jsonl B.jsonl, as --report writes "
+            "them) paired on question_id: B - A with its 95% interval and the exact McNemar p.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a model on a dataset split; every run is stored as a trace (source "eval")."""
+    if compare:
+        _compare(*compare, as_json=as_json)
+        return
+    if dataset is None:
+        raise UsageError("--dataset is required (or --compare A.jsonl B.jsonl)")
     from swirl_agents.datasets import load_questions
     from swirl_agents.evaluate import evaluate_dataset
 
@@ -88,6 +104,21 @@ def eval_command(
         )
     if report:
         typer.echo(f"report: {summary['report']}")
+
+
+def _compare(a: str, b: str, *, as_json: bool) -> None:
+    from swirl_agents.compare import compare_outcomes
+
+    c = compare_outcomes(a, b)
+    if as_json:
+        print_json(c)
+        return
+    low, high = c["diff_ci95"]
+    typer.echo(
+        f"n={c['n']} paired: A {c['a_accuracy']:.1%}, B {c['b_accuracy']:.1%}, "
+        f"B - A {c['diff']:+.1%} [{low:+.1%}, {high:+.1%}], exact McNemar p = {c['p_value']:.3g} "
+        f"(only A right {c['a_only_correct']}, only B right {c['b_only_correct']})"
+    )
 
 
 def register(app: typer.Typer) -> None:
