@@ -15,7 +15,7 @@ from tiny_models import tiny_llama
 
 from swirl_agents.errors import SwirlError, UsageError
 from swirl_agents.models import LocalChatModel, embedded, load_chat_model, local_model_path
-from swirl_agents.models.engine import GenerationParams
+from swirl_agents.models.engine import GenerationParams, Request
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -184,12 +184,76 @@ def test_calls_with_different_settings_run_together(chat):
     assert long.response_metadata["token_ids"][:2] == short.response_metadata["token_ids"]
 
 
-def test_generation_errors_reach_the_caller_and_the_worker_lives_on(chat):
+def test_bad_requests_are_refused_on_the_callers_thread(chat):
     with pytest.raises(ValueError, match="max_tokens"):
         chat.invoke(_ask(QUESTIONS[0]), max_tokens=0)
     with pytest.raises(ValueError, match="at least one token"):
         chat.generate_batch([[]], GenerationParams(temperature=0.0, max_tokens=2))
-    assert chat.invoke(_ask(QUESTIONS[0]), max_tokens=2).text is not None
+
+
+def test_errors_inside_the_worker_reach_the_callers_and_the_worker_lives_on(chat, monkeypatch):
+    import threading
+
+    params = GenerationParams(temperature=0.0, max_tokens=4)
+    prompt = chat._prompt_ids(_ask(QUESTIONS[0]))
+    expected = chat.generate_batch([prompt], params)[0]
+    engine = chat.engine
+    worker = engine._worker
+
+    # a prefill that fails in the model itself: a token id past the vocabulary
+    with pytest.raises(IndexError):
+        chat.generate_batch([[len(chat.tokenizer) + 10]], params)
+
+    # a decode step that fails with two rows running: both callers get the error
+    failed_in: list[str] = []
+    real_step = engine._decode_step
+
+    def failing_step() -> None:
+        failed_in.append(threading.current_thread().name)
+        monkeypatch.setattr(engine, "_decode_step", real_step)  # fail once
+        raise RuntimeError("decode blew up")
+
+    monkeypatch.setattr(engine, "_decode_step", failing_step)
+    futures = [engine.submit(Request(list(prompt), params)) for _ in range(2)]
+    for future in futures:
+        with pytest.raises(RuntimeError, match="decode blew up"):
+            future.result(timeout=60)
+    assert failed_in == [worker.name] and worker.name.startswith("swirl-engine")
+    assert failed_in[0] != threading.current_thread().name
+
+    # the same worker serves the next calls, with the same tokens as before the errors
+    again = chat.generate_batch([prompt, prompt], params)
+    assert [c.token_ids for c in again] == [expected.token_ids] * 2
+    assert engine._worker is worker and worker.is_alive()
+
+
+def _deprecation_messages(chat: LocalChatModel) -> list[str]:
+    """What transformers warns (warnings and its logger) while ``chat`` answers one question."""
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.warning_once.cache_clear()  # warnings already given once in this process again
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    hf_logger = logging.getLogger("transformers")
+    hf_logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # the worker thread's too
+            warnings.simplefilter("always")
+            chat.invoke(_ask(QUESTIONS[5]), max_tokens=3)
+    finally:
+        hf_logger.removeHandler(handler)
+    return [str(w.message) for w in caught] + [r.getMessage() for r in records]
+
+
+def test_the_engine_passes_the_cache_as_the_model_asks_without_deprecation_warnings(tiny):
+    model, tokenizer = tiny
+    chat = LocalChatModel(hf_model=model, tokenizer=tokenizer, max_tokens=4)
+    messages = _deprecation_messages(chat)
+    assert not [m for m in messages if "past_key_values" in m or "deprecated" in m], messages
 
 
 def test_a_tokenizer_without_chat_template_is_a_usage_error(tiny):

@@ -22,6 +22,7 @@ built from plain full-length layers (state-space or hybrid models) is refused wi
 
 from __future__ import annotations
 
+import inspect
 import os
 import queue
 import threading
@@ -38,6 +39,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from swirl_agents.errors import UsageError
+from swirl_agents.models import threads
 
 _MIN_PREFIX = 16  # shorter cached prefixes are not worth a lookup hit
 _GROWTH = 1.5  # the batch tensor grows by this factor (rows or columns) when it is full
@@ -199,6 +201,10 @@ class BatchEngine:
         self._name = name
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        # transformers 5 renamed the forward's `past_key_values` to `cache` (the old name warns)
+        self._cache_arg = _cache_argument(model)
+        threads.register_job()  # other jobs on this machine share the cores with this one
+        threads.policy_threads()  # a bad $SWIRL_NUM_THREADS fails here, on the caller's thread
 
     def submit(self, request: Request) -> Future:
         if not request.prompt_ids:
@@ -233,10 +239,13 @@ class BatchEngine:
         self._take_arrivals(wait_s=self.batch_wait_s)  # let the first call's companions join
         while self._rows or self._waiting:
             self._take_arrivals()
+            self._refresh_threads()
+            taken: list[Request] = []
             with torch.inference_mode():
                 try:
                     started = time.perf_counter()
-                    admitted = [r for r in map(self._prefill, self._admissible()) if r]
+                    taken = self._admissible()
+                    admitted = [r for r in map(self._prefill, taken) if r]
                     rebuilding = time.perf_counter()
                     self._admit(admitted)
                     decoding = time.perf_counter()
@@ -246,11 +255,19 @@ class BatchEngine:
                     self.seconds["admit"] += decoding - rebuilding
                     self.seconds["decode"] += time.perf_counter() - decoding
                 except BaseException as exc:  # noqa: BLE001 - the callers get it, the worker lives on
-                    for row in self._rows:
-                        if not row.request.future.done():
-                            row.request.future.set_exception(exc)
+                    # the running rows and the ones being admitted (not yet among them) fail
+                    for request in [*taken, *(row.request for row in self._rows)]:
+                        if not request.future.done():
+                            request.future.set_exception(exc)
                     self._rows, self._kv, self._mask = [], None, None
         self._kv = self._mask = None  # idle: give the batch memory back (GBs for long prompts)
+
+    def _refresh_threads(self) -> None:
+        """Run this (worker) thread's share of the cores: torch threads are per calling thread."""
+        try:
+            threads.refresh_threads()
+        except Exception:  # noqa: BLE001 - e.g. $SWIRL_NUM_THREADS made invalid since: keep going
+            pass
 
     def _take_arrivals(self, wait_s: float = 0.0) -> None:
         """Move queued requests to the waiting list, waiting up to ``wait_s`` for a full batch."""
@@ -284,12 +301,12 @@ class BatchEngine:
             out = self.model(
                 input_ids=torch.tensor([ids[reused:]], device=device),
                 position_ids=torch.arange(reused, len(ids), device=device)[None],
-                past_key_values=cache,
                 use_cache=True,
                 logits_to_keep=1,
+                **{self._cache_arg: cache},
             )
             self.forward_passes += 1
-            layers = _full_attention_layers(out.past_key_values)
+            layers = _full_attention_layers(_output_cache(out))
             # one tensor per row, [layers, 2, 1, heads, tokens, dim]: moving it is one op
             kv = torch.stack([t for layer in layers for t in (layer.keys, layer.values)])
             kv = kv.unflatten(0, (len(layers), 2))
@@ -381,8 +398,8 @@ class BatchEngine:
             input_ids=torch.tensor([[row.generated[-1]] for row in self._rows], device=device),
             attention_mask=self._mask[:n, start : used + 1],
             position_ids=torch.tensor([[row.length] for row in self._rows], device=device),
-            past_key_values=cache,
             use_cache=True,
+            **{self._cache_arg: cache},
         )
         self.forward_passes += 1
         self._used += 1
@@ -463,6 +480,21 @@ def _work(engine_ref: weakref.ref[BatchEngine], requests: queue.SimpleQueue) -> 
         inbox: queue.SimpleQueue = queue.SimpleQueue()
         _PARKED.put((threading.current_thread(), inbox))
         engine_ref, requests = inbox.get()
+
+
+def _cache_argument(model: Any) -> str:
+    """The name the model's forward takes its cache by: ``cache`` (transformers >= 5.2x) or
+    ``past_key_values`` (before; deprecated after)."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _output_cache(out: Any) -> Any:
+    """The cache a forward returned (``out.past_key_values`` warns where it was renamed)."""
+    return out["cache"] if "cache" in out else out.past_key_values
 
 
 def _full_attention_layers(cache: Any) -> list[Any]:
