@@ -40,7 +40,7 @@ RECHECK_S = 5.0  # how often a running job looks at the other jobs again
 
 _HOST = socket.gethostname().replace("-", "_") or "host"
 _lock = threading.Lock()
-_registered: dict[int, Path] = {}  # pid -> its pid file (a forked child is not its parent)
+_registered: dict[Path, int] = {}  # pid files written, with the pid that wrote each
 _local = threading.local()  # per thread: (monotonic time of the last check, threads applied)
 
 
@@ -97,17 +97,16 @@ def policy_threads() -> int:
 def register_job() -> Path:
     """Count this process as a torch job of this machine until it exits (idempotent)."""
     pid = os.getpid()
+    path = jobs_dir() / f"{_HOST}-{pid}.pid"
     with _lock:
-        path = _registered.get(pid)
-        if path is not None and path.exists():
+        if _registered.get(path) == pid and path.exists():
             return path
-        path = jobs_dir() / f"{_HOST}-{pid}.pid"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(_start_time(pid) or "")
         os.replace(tmp, path)  # readers never see a half-written file
-        if pid not in _registered:
-            atexit.register(_release, pid)
-        _registered[pid] = path
+        if not _registered:
+            atexit.register(_release)
+        _registered[path] = pid
         return path
 
 
@@ -140,10 +139,13 @@ def claim_threads() -> int:
     return refresh_threads(force=True)
 
 
-def _release(pid: int) -> None:
-    path = _registered.pop(pid, None)
-    if path is not None and os.getpid() == pid:  # a forked child never removes its parent's file
-        path.unlink(missing_ok=True)
+def _release() -> None:
+    """Remove this process's pid files (a forked child never removes its parent's)."""
+    with _lock:
+        for path, pid in list(_registered.items()):
+            if pid == os.getpid():
+                path.unlink(missing_ok=True)
+                del _registered[path]
 
 
 def _alive(pid: int, token: str) -> bool:
