@@ -278,3 +278,19 @@ def test_lazy_public_names():
     assert swirl_agents.protocol.PROTOCOL_VERSION  # submodules by attribute, too
     with pytest.raises(AttributeError):
         swirl_agents.nope  # noqa: B018
+
+
+def test_import_batch_filter_on_files_and_stores(tmp_path):
+    from swirl_agents.traces import write_jsonl
+
+    trajs = [
+        traj(0, metadata={"import_batch": "x"}),
+        traj(1),
+        traj(2, metadata={"import_batch": "y"}),
+    ]
+    write_jsonl(tmp_path / "t.jsonl", trajs)
+    with SQLiteTraceStore(tmp_path / "t.db") as store:
+        store.add_many(trajs)
+        for src in (tmp_path / "t.jsonl", store):
+            assert [t.id for t in load_trajectories(src, import_batch="x")] == ["t0"]
+        assert store.ids(import_batch="y") == ["t2"] and store.count(import_batch="z") == 0
