@@ -260,6 +260,15 @@ def test_open_store_must_exist(tmp_path):
         ("import swirl_agents", ("torch", "transformers", "langgraph", "langchain_core", "bm25s")),
         ("import swirl_agents.traces", ("torch", "transformers", "langgraph", "langchain_core")),
         ("import swirl_agents.cli", ("torch", "transformers", "bm25s", "langchain_openai")),
+        pytest.param(
+            "import swirl_agents.cli",
+            ("langgraph", "langchain_core"),
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="trainer/__init__.py imports its modules eagerly (the `swirl filter/train` "
+                "plugin loads it for `swirl --help`); drop this mark once it is lazy",
+            ),
+        ),
     ],
 )
 def test_import_does_not_load_heavy_packages(code, heavy):
