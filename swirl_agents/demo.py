@@ -122,7 +122,7 @@ def pipeline(
     summaries = []
     store = open_store(str(out / "eval_traces.db"))
     try:
-        for label, spec in (("base", "smollm2"), (trained.name, str(trained))):
+        for label, spec in (("base", "smollm2-base"), (trained.name, str(trained))):
             _say(f"[eval] {label} on the first {n_eval} GSM8K test questions")
             report = evaluate_dataset(
                 "gsm8k", "test", model=spec, limit=n_eval, concurrency=concurrency, store=store

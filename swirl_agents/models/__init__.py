@@ -1,6 +1,8 @@
 """Model backends: one ``--model`` string to a LangChain chat model.
 
-- ``None`` or ``"smollm2"``: the embedded SmolLM2-135M-Instruct (fetched and converted on first use);
+- ``None`` or ``"smollm2"``: the embedded SmolLM2-135M-Instruct (fetched and converted on first use)
+  with the SWiRL-trained adapter the package ships (``swirl_agents/models/adapters``) merged in;
+- ``"smollm2-base"``: the untrained embedded model;
 - an existing directory: a local Hugging Face checkpoint, e.g. a ``swirl train`` output;
 - ``"openai:NAME"`` with ``base_url``: an OpenAI-compatible server such as vLLM;
 - anything else: an ``init_chat_model`` string such as ``"google_genai:gemini-2.5-flash"``.
@@ -20,24 +22,37 @@ from swirl_agents.errors import UsageError
 from swirl_agents.models.local import LocalChatModel
 
 EMBEDDED = "smollm2"
+EMBEDDED_BASE = "smollm2-base"  # the embedded model without the shipped adapter
 
-__all__ = ["EMBEDDED", "LocalChatModel", "load_chat_model", "local_model_path"]
+__all__ = ["EMBEDDED", "EMBEDDED_BASE", "LocalChatModel", "load_chat_model", "local_model_path"]
 
 
 def _is_embedded(spec: str | None) -> bool:
-    return spec is None or spec.strip().lower() == EMBEDDED
+    return spec is None or spec.strip().lower() in (EMBEDDED, EMBEDDED_BASE)
+
+
+def _embedded_path(spec: str | None) -> tuple[Path, str]:
+    """The checkpoint and model name of ``smollm2`` (shipped adapter merged) or ``smollm2-base``."""
+    from swirl_agents.models.embedded import MODEL_NAME, embedded_model_path
+
+    if spec is None or spec.strip().lower() == EMBEDDED:
+        from swirl_agents.models.adapter import shipped_model_path
+
+        merged = shipped_model_path()
+        if merged is not None:
+            return merged, f"{MODEL_NAME}+swirl"
+    return embedded_model_path(), MODEL_NAME
 
 
 def local_model_path(spec: str | Path | None = None) -> Path:
     """The plain Hugging Face checkpoint directory behind ``spec`` (the trainer loads bases from it).
 
     Args:
-        spec: ``None``/``"smollm2"`` for the embedded model (converted on first use), or a directory.
+        spec: ``None``/``"smollm2"`` for the embedded model with the shipped adapter,
+            ``"smollm2-base"`` for the untrained one (converted on first use), or a directory.
     """
     if spec is None or (isinstance(spec, str) and _is_embedded(spec)):
-        from swirl_agents.models.embedded import embedded_model_path
-
-        return embedded_model_path()
+        return _embedded_path(spec)[0]
     path = Path(spec).expanduser()
     if not path.is_dir():
         raise UsageError(
@@ -66,11 +81,13 @@ def load_chat_model(
     spec = spec.strip() if isinstance(spec, str) else spec
     if spec == "":
         raise UsageError("empty --model")
-    if _is_embedded(spec) or Path(spec).expanduser().is_dir():
-        from swirl_agents.models.embedded import MODEL_NAME
-
-        if _is_embedded(spec):
-            kwargs.setdefault("model_name", MODEL_NAME)
+    if _is_embedded(spec):
+        path, name = _embedded_path(spec)
+        kwargs.setdefault("model_name", name)
+        return LocalChatModel.from_pretrained(
+            path, temperature=temperature, max_tokens=max_tokens, **kwargs
+        )
+    if Path(spec).expanduser().is_dir():
         return LocalChatModel.from_pretrained(
             local_model_path(spec), temperature=temperature, max_tokens=max_tokens, **kwargs
         )
