@@ -1,21 +1,28 @@
-"""The learning experiment: base vs SFT vs SFT+SWiRL on GSM8K test and the HotPotQA eval split.
+"""The learning experiment, in the paper's order: does step-wise RL beat SFT on the same data?
 
-    python bench/learning.py --out runs/learning            # the budget that fits a 2-core CPU
-    python bench/learning.py --out runs/learning --gsm8k-eval 1319 --hotpot-eval 482   # full splits
+    python bench/learning.py --out runs/exp4 --results results/exp4     # the CPU configuration
 
-Pipeline (each stage is cached in ``--out``: a rerun resumes at the first unfinished stage):
+Stages (each cached in ``--out``; a rerun resumes at the first unfinished one):
 
-1. bootstrap: annotation trajectories from GSM8K train (calculator annotations) and the HotPotQA
-   training pool (supporting titles), ``swirl generate --from-annotations``;
-2. filter: process filter with the rule judge, ``swirl filter --mode process --judge rule``;
-3. sft: ``swirl train --method sft`` from the embedded SmolLM2-135M-Instruct on the kept data;
-4. swirl: ``swirl train --method swirl`` from the SFT model on the states of the *same* kept
-   trajectories, rewarded by the rule judge (so SFT and SWiRL see the same data);
-5. eval: base, SFT and SWiRL on the first N GSM8K test questions and the first M questions of the
-   HotPotQA eval split (offline corpus), each run stored as an ``eval`` trace.
+1. bootstrap  annotation trajectories from the first ``--warm-questions`` GSM8K train questions
+              (``swirl generate --from-annotations``), process-filtered with the rule judge;
+2. warm       SFT from the base model on them. *Our addition to the paper*: the base model never
+              writes a valid action, so without it step-wise RL has no reward spread;
+3. generate   the warm model writes ``--samples`` trajectories (temperature ``--temperature``)
+              for each of the next ``--rl-questions`` GSM8K train questions, with the agent graph
+              and its calculator (``swirl generate --model WARM``);
+4. filter     those trajectories, process-filtered (``--filter-judge``, default the gold-free rule
+              judge); the none/outcome/both files are written too, for the filtering comparison;
+5. sft, swirl from the warm model, on the *same* kept trajectories: the SFT baseline on their
+              actions, SWiRL on their states with the ``--reward`` judge (default ``reference``,
+              the offline stand-in for a strong judge). Run side by side, one thread each;
+6. eval       warm, SFT and SWiRL (and ``--eval-base``) on the same first ``--eval-questions``
+              GSM8K test questions; per-question outcomes go to ``RESULTS/gsm8k_MODEL.jsonl``;
+7. compare    paired comparisons (SWiRL vs SFT, SWiRL vs warm, SFT vs warm): the difference, its
+              95% interval and the exact McNemar p, in ``RESULTS/compare.json``.
 
-The last line on stdout is one JSON object with every figure, the date, the hardware and the wall
-time; the stages' logs go to ``OUT/logs``.
+``RESULTS/run.json`` holds the commands, date, hardware, threads and each stage's wall time.
+The last line on stdout is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -26,235 +33,227 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from swirl_agents.evaluate import evaluate_dataset
-from swirl_agents.report import markdown_table, plot_accuracy, plot_actions, write_report
-
-SWIRL = [str(Path(sys.executable).parent / "swirl")]  # the console script of this venv
+SWIRL = str(Path(sys.executable).parent / "swirl")  # the console script of this venv
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--out", default="runs/learning", help="output dir (stages cached here)")
-    p.add_argument(
-        "--gsm8k-train", type=int, default=400, help="GSM8K train questions bootstrapped"
-    )
-    p.add_argument(
-        "--hotpot-train", type=int, default=200, help="HotPotQA pool questions bootstrapped"
-    )
-    p.add_argument("--sft-epochs", type=float, default=1.0, help="SFT epochs over the kept data")
-    p.add_argument(
-        "--sft-steps", type=int, default=None, help="SFT optimiser steps (overrides epochs)"
-    )
-    p.add_argument("--sft-lr", type=float, default=None, help="SFT learning rate (trainer default)")
-    p.add_argument("--batch-size", type=int, default=4, help="SFT trajectories per step")
-    p.add_argument("--swirl-steps", type=int, default=30, help="SWiRL optimiser steps")
-    p.add_argument(
-        "--swirl-lr", type=float, default=None, help="SWiRL learning rate (trainer default)"
-    )
-    p.add_argument("--swirl-batch", type=int, default=None, help="SWiRL states per step")
-    p.add_argument("--num-generations", type=int, default=4, help="SWiRL samples per state")
-    p.add_argument("--completion-tokens", type=int, default=64, help="SWiRL tokens per sample")
-    p.add_argument("--gsm8k-eval", type=int, default=300, help="first N GSM8K test questions")
-    p.add_argument("--hotpot-eval", type=int, default=100, help="first M HotPotQA eval questions")
-    p.add_argument("--concurrency", type=int, default=32, help="agent runs batched together")
-    p.add_argument("--models", default="base,sft,swirl", help="which models to evaluate")
-    p.add_argument("--base", default="smollm2", help="the base model spec")
-    p.add_argument(
-        "--eval-only",
-        action="store_true",
-        help="train nothing; evaluate the models already trained",
-    )
-    return p.parse_args()
+    a = p.add_argument
+    a("--out", default="runs/learning", help="working dir (stages cached here, never in git)")
+    a("--results", default=None, help="results dir for git (default: results/<name of --out>)")
+    a("--base", default="smollm2-base", help="the base model spec (untrained)")
+    a("--warm-questions", type=int, default=1500, help="GSM8K train questions for the warm start")
+    a("--warm-steps", type=int, default=120, help="warm-start SFT optimizer steps")
+    a("--warm-lr", type=float, default=1e-4, help="warm-start SFT learning rate")
+    a("--rl-questions", type=int, default=150, help="GSM8K train questions the warm model solves")
+    a("--samples", type=int, default=4, help="trajectories per question (the paper: 5)")
+    a("--temperature", type=float, default=0.7, help="sampling temperature of the generation")
+    a("--filter-judge", default="rule", help="process filter judge")
+    a("--reward", default="reference", help="SWiRL reward judge (rule, rule-strict, reference)")
+    a("--steps", type=int, default=60, help="optimizer steps of both SFT and SWiRL")
+    a("--sft-lr", type=float, default=5e-5, help="SFT baseline learning rate")
+    a("--sft-batch", type=int, default=4, help="SFT trajectories per step")
+    a("--swirl-lr", type=float, default=2e-5, help="SWiRL learning rate")
+    a("--swirl-batch", type=int, default=4, help="SWiRL states per step")
+    a("--num-generations", type=int, default=4, help="SWiRL samples per state")
+    a("--completion-tokens", type=int, default=64, help="SWiRL tokens per sampled action")
+    a("--beta", type=float, default=0.04, help="SWiRL KL weight")
+    a("--eval-questions", type=int, default=300, help="first N GSM8K test questions")
+    a("--eval-base", action="store_true", help="also evaluate the base model (slow)")
+    a("--concurrency", type=int, default=32, help="agent runs batched together")
+    a("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for the whole job")
+    return p.parse_args(argv)
 
 
 class Pipeline:
     """Runs stages once: a stage whose output exists is skipped (delete it to redo it)."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
+    def __init__(self, out: Path, results: Path, threads: int) -> None:
+        self.out, self.results, self.threads = out, results, threads
         self.logs = out / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.timings: dict[str, float] = (
-            json.loads(self._timings_path.read_text()) if self._timings_path.exists() else {}
-        )
+        results.mkdir(parents=True, exist_ok=True)
+        self.run_path = results / "run.json"
+        self.record: dict = json.loads(self.run_path.read_text()) if self.run_path.exists() else {}
+        self.record.setdefault("stages", {})
 
-    @property
-    def _timings_path(self) -> Path:
-        return self.out / "timings.json"
+    def save(self) -> None:
+        self.run_path.write_text(json.dumps(self.record, indent=2) + "\n")
 
-    def run(self, name: str, output: Path, cmd: list[str]) -> Path:
-        """Run ``cmd`` unless ``output`` exists; its stdout and stderr go to ``logs/NAME.log``."""
-        if output.exists():
-            print(f"[{name}] cached: {output}", file=sys.stderr)
-            return output
-        print(f"[{name}] {shlex.join(cmd)}", file=sys.stderr, flush=True)
-        started = time.time()
-        with (self.logs / f"{name}.log").open("w") as log:
+    def run(self, jobs: list[tuple[str, Path, list[str]]]) -> None:
+        """Run the jobs whose output is missing side by side, splitting the threads among them."""
+        todo = [(n, o, c) for n, o, c in jobs if not o.exists()]
+        for name, output, _ in jobs:
+            if output.exists():
+                print(f"[{name}] cached: {output}", file=sys.stderr)
+        if not todo:
+            return
+        threads = max(1, self.threads // len(todo))
+        env = {**os.environ, "SWIRL_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+        procs = []
+        for name, output, cmd in todo:
+            print(f"[{name}] {threads} thread(s): {shlex.join(cmd)}", file=sys.stderr, flush=True)
+            log = (self.logs / f"{name}.log").open("w")
             log.write(shlex.join(cmd) + "\n")
             log.flush()
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
-        if proc.returncode != 0:
-            raise SystemExit(
-                f"[{name}] failed (exit {proc.returncode}); see {self.logs / name}.log"
-            )
-        self.record(name, time.time() - started)
-        return output
-
-    def record(self, name: str, seconds: float) -> None:
-        if (
-            self._timings_path.exists()
-        ):  # another run (--eval-only beside training) may have written
-            self.timings = {**json.loads(self._timings_path.read_text()), **self.timings}
-        self.timings[name] = round(seconds, 1)
-        self._timings_path.write_text(json.dumps(self.timings, indent=2))
-
-
-def evaluate_stage(
-    pipe: Pipeline, name: str, model: str, dataset: str, split: str, n: int, concurrency: int
-) -> dict:
-    """Evaluate ``model`` on the first ``n`` questions (cached as OUT/eval/NAME/summary.json)."""
-    out = pipe.out / "eval" / name
-    if (out / "summary.json").exists():
-        print(f"[eval {name}] cached", file=sys.stderr)
-        return json.loads((out / "summary.json").read_text())
-    from swirl_agents.traces.store import open_store
-
-    print(f"[eval {name}] {model} on {dataset}/{split}[:{n}]", file=sys.stderr, flush=True)
-    store = open_store(str(pipe.out / "eval_traces.db"))
-    try:
-        report = evaluate_dataset(
-            dataset, split, model=model, limit=n, concurrency=concurrency, store=store
-        )
-    finally:
-        store.close()
-    report.summary["label"] = name
-    write_report(report, out)
-    pipe.record(f"eval_{name}", report.summary["wall_s"])
-    return report.summary
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            procs.append((name, output, cmd, proc, time.time(), log))
+        failed = []
+        for name, _output, cmd, proc, started, log in procs:
+            code = proc.wait()
+            log.close()
+            if code != 0:
+                failed.append(f"[{name}] failed (exit {code}); see {self.logs / name}.log")
+                continue
+            self.record["stages"][name] = {
+                "command": shlex.join(cmd),
+                "wall_s": round(time.time() - started, 1),
+                "threads": threads,
+                "alongside": [n for n, *_ in todo if n != name],
+                "finished": dt.datetime.now().isoformat(timespec="seconds"),
+            }
+            self.save()
+        if failed:
+            raise SystemExit("\n".join(failed))
 
 
-def train(pipe: Pipeline, args: argparse.Namespace, sft: Path, swirl: Path) -> None:
-    """Stages 1-4: bootstrap, process filter, SFT, then SWiRL from the SFT model."""
-    out = pipe.out
-    store = str(out / "bootstrap.db")
-    kept = out / "filtered.jsonl"
-    # 1-2. bootstrap annotations (train splits only) and keep the process-filtered ones
-    pipe.run("bootstrap_gsm8k", out / "bootstrap_gsm8k.done", [
-        *SWIRL, "generate", "--from-annotations", "--dataset", "gsm8k", "--split", "train",
-        "--limit", str(args.gsm8k_train), "--store", store,
-    ])  # fmt: skip
-    (out / "bootstrap_gsm8k.done").touch()
-    if args.hotpot_train:
-        pipe.run("bootstrap_hotpotqa", out / "bootstrap_hotpotqa.done", [
-            *SWIRL, "generate", "--from-annotations", "--dataset", "hotpotqa", "--split", "train",
-            "--limit", str(args.hotpot_train), "--store", store,
-        ])  # fmt: skip
-        (out / "bootstrap_hotpotqa.done").touch()
-    pipe.run("filter", kept, [
-        *SWIRL, "filter", "--data", store, "--mode", "process", "--judge", "rule", "--out", str(kept),
-    ])  # fmt: skip
-    # 3-4. SFT from the base; SWiRL from the SFT model on the same kept trajectories
-    pipe.run("sft", sft / "config.json", [
-        *SWIRL, "train", "--method", "sft", "--data", str(kept), "--model", args.base,
-        "--epochs", str(args.sft_epochs), "--batch-size", str(args.batch_size), "--out", str(sft),
-        *(["--max-steps", str(args.sft_steps)] if args.sft_steps else []),
-        *(["--lr", str(args.sft_lr)] if args.sft_lr else []),
-    ])  # fmt: skip
-    pipe.run("swirl", swirl / "config.json", [
-        *SWIRL, "train", "--method", "swirl", "--data", str(kept), "--model", str(sft),
-        "--judge", "rule", "--max-steps", str(args.swirl_steps), "--out", str(swirl),
-        "--num-generations", str(args.num_generations),
-        "--max-completion-length", str(args.completion_tokens),
-        *(["--lr", str(args.swirl_lr)] if args.swirl_lr else []),
-        *(["--batch-size", str(args.swirl_batch)] if args.swirl_batch else []),
-    ])  # fmt: skip
-
-
-def main() -> None:
-    args = parse_args()
-    started = time.time()
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     out = Path(args.out)
-    pipe = Pipeline(out)
-    first_started(out)
-    sft, swirl = out / "sft", out / "swirl"
-    if not args.eval_only:
-        train(pipe, args, sft, swirl)
-    # 5. evaluation, the trained models first (the base is slow: it rarely ends a run early)
-    specs = {"sft": str(sft), "swirl": str(swirl), "base": args.base}
-    wanted = [m for m in ("swirl", "sft", "base") if m in args.models.split(",")]
-    if args.eval_only:
-        wanted = [m for m in wanted if m == "base" or (out / m / "config.json").exists()]
-    sizes = {"gsm8k": ("test", args.gsm8k_eval), "hotpotqa": ("eval", args.hotpot_eval)}
-    summaries: dict[str, dict] = {}
-    for m in wanted:
-        for dataset, (split, n) in sizes.items():
-            if n:
-                summaries[f"{m}_{dataset}"] = evaluate_stage(
-                    pipe, f"{m}_{dataset}", specs[m], dataset, split, n, args.concurrency
-                )
-    write_results(out, summaries, args, started)
+    results = Path(args.results or Path("results") / out.name)
+    pipe = Pipeline(out, results, args.threads)
+    pipe.record.setdefault("started", dt.datetime.now().isoformat(timespec="seconds"))
+    pipe.record["config"] = vars(args)
+    pipe.record["hardware"] = (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, {_cpu_model()}, no GPU"
+    )
+    pipe.save()
+    S = SWIRL
+    boot, warm_data, warm = out / "bootstrap.db", out / "warm_data.jsonl", out / "warm"
+    gen_db = out / "generated.db"
+    # 1-2. warm start on annotations of the first warm-questions train questions
+    pipe.run([("bootstrap", out / "bootstrap.done", [
+        "sh", "-c", f"{S} generate --from-annotations --dataset gsm8k --split train "
+        f"--limit {args.warm_questions} --store {boot} && touch {out / 'bootstrap.done'}",
+    ])])  # fmt: skip
+    pipe.run([("warm_data", warm_data, [
+        S, "filter", "--data", str(boot), "--mode", "process", "--judge", "rule",
+        "--out", str(warm_data), "--json",
+    ])])  # fmt: skip
+    pipe.run([("warm", warm / "config.json", [
+        S, "train", "--method", "sft", "--data", str(warm_data), "--model", args.base,
+        "--max-steps", str(args.warm_steps), "--batch-size", "4", "--lr", str(args.warm_lr),
+        "--out", str(warm), "--json",
+    ])])  # fmt: skip
+    # 3. the warm model solves the next rl-questions train questions, samples times each
+    pipe.run([("generate", out / "generate.done", [
+        "sh", "-c", f"{S} generate --model {warm} --dataset gsm8k --split train "
+        f"--offset {args.warm_questions} --limit {args.rl_questions} --samples {args.samples} "
+        f"--temperature {args.temperature} --concurrency {args.concurrency} --store {gen_db} "
+        f"--json > {out / 'generate.json'} && touch {out / 'generate.done'}",
+    ])])  # fmt: skip
+    # 4. filters (process is the main run's data; the others for the filtering comparison)
+    pipe.run([(f"filter_{mode}", out / f"kept_{mode}.jsonl", [
+        S, "filter", "--data", str(gen_db), "--mode", mode, "--judge", args.filter_judge,
+        "--out", str(out / f"kept_{mode}.jsonl"), "--json",
+    ]) for mode in ("process", "none", "outcome", "both")])  # fmt: skip
+    kept = out / "kept_process.jsonl"
+    # 5. SFT and SWiRL from the warm model on the same kept trajectories, side by side
+    pipe.run([
+        ("sft", out / "sft" / "config.json", [
+            S, "train", "--method", "sft", "--data", str(kept), "--model", str(warm),
+            "--max-steps", str(args.steps), "--batch-size", str(args.sft_batch),
+            "--lr", str(args.sft_lr), "--out", str(out / "sft"), "--json",
+        ]),
+        ("swirl", out / "swirl" / "config.json", [
+            S, "train", "--method", "swirl", "--data", str(kept), "--model", str(warm),
+            "--judge", args.reward, "--max-steps", str(args.steps),
+            "--batch-size", str(args.swirl_batch), "--num-generations", str(args.num_generations),
+            "--max-completion-length", str(args.completion_tokens), "--beta", str(args.beta),
+            "--lr", str(args.swirl_lr), "--out", str(out / "swirl"), "--json",
+        ]),
+    ])  # fmt: skip
+    # 6. evaluation on the same test questions, two at a time
+    models = {"warm": str(warm), "sft": str(out / "sft"), "swirl": str(out / "swirl")}
+    if args.eval_base:
+        models["base"] = args.base
+    evals = [
+        (f"eval_{name}", out / "eval" / name / "summary.json", [
+            S, "eval", "--dataset", "gsm8k", "--split", "test",
+            "--limit", str(args.eval_questions), "--model", spec,
+            "--concurrency", str(args.concurrency), "--store", str(out / "eval_traces.db"),
+            "--report", str(out / "eval" / name), "--json",
+        ])
+        for name, spec in models.items()
+    ]  # fmt: skip
+    for i in range(0, len(evals), 2):
+        pipe.run(evals[i : i + 2])
+    summaries = {}
+    for name in models:
+        shutil.copy(out / "eval" / name / "results.jsonl", results / f"gsm8k_{name}.jsonl")
+        summaries[name] = json.loads((out / "eval" / name / "summary.json").read_text())
+    # 7. paired comparisons
+    from swirl_agents.compare import compare_outcomes
+
+    pairs = [("sft", "swirl"), ("warm", "swirl"), ("warm", "sft")]
+    comparisons = {
+        f"{b}_vs_{a}": compare_outcomes(results / f"gsm8k_{a}.jsonl", results / f"gsm8k_{b}.jsonl")
+        for a, b in pairs
+    }
+    (results / "compare.json").write_text(json.dumps(comparisons, indent=2) + "\n")
+    pipe.record["train"] = {m: _card(out / m) for m in ("warm", "sft", "swirl")}
+    pipe.record["data"] = {
+        "generate": _json(out / "generate.json"),
+        "filters": {m: _filter_log(pipe.logs / f"filter_{m}.log") for m in
+                    ("process", "none", "outcome", "both")},
+    }  # fmt: skip
+    keep = ("n", "accuracy", "accuracy_ci95", "valid_action_rate", "mean_steps", "answered_rate")
+    pipe.record["eval"] = {m: {k: s.get(k) for k in keep} for m, s in summaries.items()}
+    pipe.record["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    pipe.save()
+    print(json.dumps({"eval": pipe.record["eval"], "compare": comparisons}))
 
 
-def first_started(out: Path) -> str:
-    """When the experiment in ``out`` first started (its wall time spans reruns)."""
-    path = out / "started_at"
+def _card(model_dir: Path) -> dict:
+    card = _json(model_dir / "swirl_card.json")
+    figures = card.get("figures", {})
+    return {
+        "trajectories": card.get("trajectories"),
+        "steps": card.get("steps"),
+        "judge": card.get("judge"),
+        "config": card.get("config"),
+        "figures": figures,
+    }
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _filter_log(path: Path) -> dict:
+    """The JSON document a ``swirl filter --json`` stage printed (its log's last JSON line)."""
     if not path.exists():
-        path.write_text(dt.datetime.now().isoformat(timespec="seconds"))
-    return path.read_text()
+        return {}
+    for line in reversed(path.read_text().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    return {}
 
 
-FIGURES = (
-    "n",
-    "accuracy",
-    "accuracy_ci95",
-    "valid_action_rate",
-    "mean_steps",
-    "answered_rate",
-    "f1",
-    "recall_at_5",
-)
-
-
-def write_results(
-    out: Path, summaries: dict[str, dict], args: argparse.Namespace, started: float
-) -> None:
-    """The comparison table and plots in OUT, and the one JSON line last on stdout."""
-    for dataset in ("gsm8k", "hotpotqa"):
-        rows = [s for k, s in summaries.items() if k.endswith(dataset)]
-        if rows:
-            plot_accuracy(rows, out / f"accuracy_{dataset}.png", f"{dataset}: base vs SFT vs SWiRL")
-            plot_actions(rows, out / f"actions_{dataset}.png")
-    (out / "results.md").write_text(markdown_table(list(summaries.values())) + "\n")
-    cards = {
-        m: json.loads((out / m / "swirl_card.json").read_text())
-        for m in ("sft", "swirl")
-        if (out / m / "swirl_card.json").exists()
-    }
-    result = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), {platform.processor() or platform.platform()}",
-        "wall_s": round(time.time() - started, 1),  # this invocation (cached stages cost nothing)
-        "first_started": first_started(out),
-        "stage_seconds": json.loads((out / "timings.json").read_text())
-        if (out / "timings.json").exists()
-        else {},
-        "config": vars(args),
-        "train": {
-            m: {k: c.get(k) for k in ("trajectories", "steps", "datasets", "figures")}
-            for m, c in cards.items()
-        },
-        "results": {
-            k: {f: s.get(f) for f in FIGURES if f in s} | {"model": s["model"]}
-            for k, s in summaries.items()
-        },
-    }
-    (out / "result.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
