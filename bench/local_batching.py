@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -58,6 +59,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+        os.environ["SWIRL_NUM_THREADS"] = str(args.threads)  # the engine's worker runs the passes
     model = load_chat_model("smollm2", max_tokens=args.max_tokens, max_batch_size=args.runs)
     graph = create_swirl_agent(model, [calculator], max_steps=args.max_steps, task="math")
     inputs = [{"question": q.question} for q in load_questions("gsm8k", "test", limit=args.runs)]
