@@ -132,6 +132,9 @@ def test_parse_record_rules():
         parse_record(minimal)
     assert parse_record(minimal | {"outcome": "no_answer"}).steps[0].kind == "invalid"
     assert parse_record({"question": "q", "steps": [], "outcome": "failed"}).steps == []
+    call = {"id": "c1", "name": "calculator", "args": {"expression": "1+1"}, "output": "2"}
+    native = Step(0, "", "tool", "calculator(1+1)", tool="calculator", tool_calls=[call])
+    assert parse_record(traj(1, steps=[native]).to_dict()).steps[0].tool_calls == [call]
     with pytest.raises(SchemaError, match="must be a number, got true/false"):
         parse_record(traj(0).to_dict() | {"created_at": True})
 
@@ -260,15 +263,7 @@ def test_open_store_must_exist(tmp_path):
         ("import swirl_agents", ("torch", "transformers", "langgraph", "langchain_core", "bm25s")),
         ("import swirl_agents.traces", ("torch", "transformers", "langgraph", "langchain_core")),
         ("import swirl_agents.cli", ("torch", "transformers", "bm25s", "langchain_openai")),
-        pytest.param(
-            "import swirl_agents.cli",
-            ("langgraph", "langchain_core"),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="trainer/__init__.py imports its modules eagerly (the `swirl filter/train` "
-                "plugin loads it for `swirl --help`); drop this mark once it is lazy",
-            ),
-        ),
+        ("import swirl_agents.cli", ("langgraph", "langchain_core")),
     ],
 )
 def test_import_does_not_load_heavy_packages(code, heavy):
