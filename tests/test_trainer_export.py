@@ -103,3 +103,22 @@ def test_cli_swirl_keeps_stdout_one_json_document(tiny, tmp_path):
     assert figures["method"] == "swirl" and figures["optimizer_steps"] == 1
     # A random tiny model never writes a valid action: the cold start is reported.
     assert figures["frac_reward_zero_std_mean"] == 1.0 and "warm-start" in res.stderr
+
+
+def test_cli_filter_reads_the_default_store_without_data(tmp_path, monkeypatch):
+    from swirl_agents.traces.store import open_store
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SWIRL_STORE", raising=False)
+    runner = CliRunner()
+    res = runner.invoke(app, ["filter", "--mode", "process", "--out", "kept.jsonl"])
+    assert res.exit_code == 2 and "swirl_traces.db" in res.output  # none yet: one line
+    store = open_store(str(tmp_path / "swirl_traces.db"))
+    store.add_many(FIXTURES)
+    store.close()
+    res = runner.invoke(app, ["filter", "--mode", "process", "--out", "kept.jsonl", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["stages"]["input"] == len(FIXTURES)
+    monkeypatch.setenv("SWIRL_STORE", str(tmp_path / "elsewhere.db"))
+    res = runner.invoke(app, ["filter", "--mode", "process", "--out", "kept.jsonl"])
+    assert res.exit_code == 2 and "elsewhere.db" in res.output

@@ -18,11 +18,17 @@ from swirl_agents.cli.common import (
     cli_errors,
     eprint,
     print_json,
+    store_path,
 )
 from swirl_agents.errors import UsageError
 
 DataOpt = Annotated[
-    str, typer.Option("--data", help="Trajectories: a trace store (.db) or a JSONL file.")
+    str | None,
+    typer.Option(
+        "--data",
+        help="Trajectories: a trace store (.db) or a JSONL file (default: the trace store, "
+        "$SWIRL_STORE or swirl_traces.db).",
+    ),
 ]
 JudgeOpt = Annotated[
     str,
@@ -44,7 +50,10 @@ def _load(data: str, limit: int | None):
     from swirl_agents.traces import load_trajectories
 
     if not Path(data).is_file():
-        raise UsageError(f"--data {data!r}: no such file (a .db trace store or a .jsonl file)")
+        raise UsageError(
+            f"--data {data!r}: no such file (a .db trace store or a .jsonl file; without --data "
+            "the trace store is read: --store, $SWIRL_STORE or swirl_traces.db)"
+        )
     trajectories = load_trajectories(data, limit=limit)
     if not trajectories:
         raise UsageError(f"--data {data!r} holds no trajectories")
@@ -65,10 +74,10 @@ def _judges(judge: str, base_url: str | None, votes: int, trajectories=()):
 
 
 def filter_command(
-    data: DataOpt,
     out: Annotated[
         str, typer.Option("--out", help="Where to write the kept trajectories (JSONL).")
     ],
+    data: DataOpt = None,
     mode: Annotated[
         str,
         typer.Option(
@@ -90,6 +99,7 @@ def filter_command(
 
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    data = data or store_path(None)
     trajectories = _load(data, limit)
     process, outcome = (
         _judges(judge, base_url, votes, trajectories) if mode != "none" else (None, None)
@@ -119,8 +129,8 @@ def filter_command(
 
 
 def train_command(
-    data: DataOpt,
     out: Annotated[str, typer.Option("--out", help="Output directory (weights, tokenizer, card).")],
+    data: DataOpt = None,
     method: Annotated[
         str, typer.Option("--method", help="swirl (step-wise RL) or sft (baseline).")
     ] = "swirl",
@@ -161,6 +171,14 @@ def train_command(
     lora: Annotated[
         bool, typer.Option("--lora", help="Train LoRA adapters (merged on export).")
     ] = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="swirl: native (our loop, one prompt pass per state) or trl (TRL's "
+            "GRPOTrainer, for multi-GPU runs under accelerate launch).",
+        ),
+    ] = "native",
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
@@ -175,6 +193,7 @@ def train_command(
     if method not in ("swirl", "sft"):
         raise UsageError(f"--method must be swirl or sft, got {method!r}")
     # Libraries print training logs on stdout; with --json it must hold only our document.
+    data = data or store_path(None)
     with contextlib.redirect_stdout(sys.stderr):
         trajectories = _load(data, limit)
         base = resolve_base(model)
@@ -210,6 +229,7 @@ def train_command(
                 max_completion_length=max_completion_length,
                 beta=beta,
                 lora=lora,
+                backend=backend,
                 seed=seed,
                 **({"learning_rate": lr} if lr else {}),
                 **({"prompts_per_step": batch_size} if batch_size else {}),
@@ -218,7 +238,8 @@ def train_command(
             policy, tokenizer = load_base(str(base))
             policy, figures = train_swirl(policy, tokenizer, trajectories, process_judge, config)
             description = (
-                "step-wise RL: GRPO on the trajectories' states, rewarded by the process judge"
+                "step-wise RL: fresh actions sampled at the trajectories' states, rewarded by the "
+                "judge, group baseline and KL toward the start model"
             )
             judge_name = f"{judge} (process, GOOD=1)"
             if figures.get("frac_reward_zero_std_mean") == 1.0:
