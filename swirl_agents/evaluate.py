@@ -5,7 +5,9 @@ with ``max_concurrency``, so a local model batches the concurrent calls into one
 grades the answers with the rule graders or an LLM grader, stores each run as a trace (source
 ``"eval"``), and returns per-question results plus a summary:
 
-- ``n`` counts every question, failed runs included; a run with no answer is wrong.
+- ``n`` counts every question, failed runs included; a run with no answer is wrong. An endpoint
+  that can serve no run (connection refused, unknown model, refused credentials) raises
+  ``swirl_agents.errors.EndpointError`` instead of scoring zero.
 - ``accuracy_ci95`` is the 95% Wilson score interval.
 - ``valid_action_rate`` is per model call (every step), over all runs.
 - for QA, ``f1`` (token F1) and ``recall_at_5``: the share of gold supporting titles found in the
@@ -30,6 +32,7 @@ from tqdm.auto import tqdm
 
 from swirl_agents import grading
 from swirl_agents.agent import create_swirl_agent, model_name
+from swirl_agents.errors import endpoint_error
 from swirl_agents.traces.schema import Trajectory
 
 if TYPE_CHECKING:
@@ -207,6 +210,8 @@ def evaluate(
         runs = graph.batch_as_completed(inputs, configs, return_exceptions=True)
         for i, output in runs:
             q, tid = questions[i], trace_ids[i]
+            if isinstance(output, BaseException) and (err := endpoint_error(output, model)):
+                raise err from output  # every run would fail so: no accuracy of 0 for a typo
             if isinstance(output, BaseException) or tid not in collected:
                 traj = Trajectory(
                     question=q.question,

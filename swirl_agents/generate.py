@@ -6,7 +6,9 @@ local model batches the concurrent calls into one ``generate``). Each run is gra
 grader and written by the graph itself (``trace_store``) under a deterministic id, so a killed job
 rerun with the same arguments skips what is done and never writes a duplicate. Model calls retry
 with exponential backoff on rate limits and server errors; a run that still fails is recorded with
-outcome ``"failed"`` and its error, and the job goes on.
+outcome ``"failed"`` and its error, and the job goes on. An endpoint that can serve no run (connection
+refused, unknown model, refused credentials: ``swirl_agents.errors.EndpointError``) stops the job
+instead, recording nothing for that run, so that a rerun against the right endpoint resumes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tqdm.auto import tqdm
 
 from swirl_agents.agent import create_swirl_agent, model_name
 from swirl_agents.datasets import Question
+from swirl_agents.errors import endpoint_error
 from swirl_agents.grading import grade
 from swirl_agents.traces.schema import Trajectory
 from swirl_agents.traces.store import TraceStore
@@ -181,6 +184,8 @@ def generate(
     with tqdm(total=len(todo), desc=f"generate {label}", unit="run", disable=not progress) as bar:
         for i, output in graph.batch_as_completed(inputs, configs, return_exceptions=True):
             pid = todo[i][2]
+            if isinstance(output, BaseException) and (err := endpoint_error(output, model)):
+                raise err from output  # every run would fail so; a rerun resumes from the store
             traj = finished.pop(pid, None)
             if traj is None or isinstance(output, BaseException):
                 # The run raised (after retries) or logged nothing: record it as failed, go on.

@@ -8,6 +8,7 @@ packages through the entry-point group ``swirl_agents.commands`` (the trainer ad
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 from importlib.metadata import entry_points
@@ -21,6 +22,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback of a failure instead of its one-line error."
+    ),
+) -> None:
+    if debug:
+        os.environ["SWIRL_DEBUG"] = "1"
 
 
 def _register_all() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from swirl_agents.cli.common import BaseUrlOpt, JsonOpt, ModelOpt, cli_errors, eprint, print_json
-from swirl_agents.errors import UsageError
+from swirl_agents.errors import UsageError, endpoint_error
 
 
 @cli_errors
@@ -47,11 +47,16 @@ def ask_command(
     )
 
     final: dict[str, Any] = {}
-    for mode, chunk in graph.stream({"question": question}, stream_mode=["updates", "values"]):
-        if mode == "values":
-            final = chunk
-        elif not as_json:
-            _show(chunk)
+    try:
+        for mode, chunk in graph.stream({"question": question}, stream_mode=["updates", "values"]):
+            if mode == "values":
+                final = chunk
+            elif not as_json:
+                _show(chunk)
+    except Exception as exc:
+        if (err := endpoint_error(exc, chat_model)) is None:
+            raise
+        raise err from exc  # one line naming the endpoint (cli_errors), not a traceback
     result = {
         "question": final.get("question", question),
         "answer": final.get("answer"),

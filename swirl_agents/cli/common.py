@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from swirl_agents.errors import SwirlError, UsageError
+from swirl_agents.errors import EndpointError, SwirlError, UsageError, endpoint_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,11 +69,27 @@ def cli_errors(fn: F) -> F:
         except UsageError as exc:
             eprint(f"error: {exc}")
             raise typer.Exit(2) from None
+        except EndpointError as exc:  # the model's server: unreachable, unknown model, credentials
+            if debug():
+                raise
+            eprint(f"error: {exc}")
+            raise typer.Exit(1) from None
         except (SwirlError, FileNotFoundError, ValueError) as exc:
             eprint(f"error: {exc}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             eprint("interrupted")
             raise typer.Exit(130) from None
+        except Exception as exc:
+            found = endpoint_error(exc)  # e.g. a model call in `swirl ask`, an LLM grader's call
+            if found is None or debug():
+                raise  # a bug: its traceback
+            eprint(f"error: {found}")
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def debug() -> bool:
+    """``swirl --debug`` (or ``$SWIRL_DEBUG``): show tracebacks instead of one-line errors."""
+    return os.environ.get("SWIRL_DEBUG", "").strip() not in ("", "0")
