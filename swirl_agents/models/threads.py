@@ -4,7 +4,9 @@ torch starts one thread per core in every process. Two such processes on one mac
 oversubscribe it, and OpenMP threads that wait for each other at every barrier lose far more
 than half: measured on 2 cores beside another torch process, a decode-sized matrix product
 (20x576 by 576x1536) ran at 1.3 GFLOP/s with 2 threads and 7.0 GFLOP/s with 1, and a 32-token
-SmolLM2 generation took 11.3 s against 3.1 s. The policy:
+SmolLM2 generation took 11.3 s against 3.1 s. ``bench/thread_contention.py`` (two jobs of 5,000
+such products at once, on 2 cores shared with a training run): 23.5 s at torch's default 2
+threads each, 4.0 s under this policy (1 each). The policy:
 
 - ``$SWIRL_NUM_THREADS`` (a positive integer) wins when set;
 - otherwise the usable cores (CPU affinity, a cgroup v2 CPU quota, ``$OMP_NUM_THREADS`` as a
