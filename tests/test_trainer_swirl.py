@@ -153,3 +153,22 @@ def test_a_group_with_one_reward_has_no_advantage():
     from trainer.swirl import group_advantages
 
     assert group_advantages(torch.tensor([1.0, 1.0, 0.0, 1.0]), 2).tolist()[:2] == [0.0, 0.0]
+
+
+def test_finished_samples_leave_the_batch_and_the_rest_decode_unchanged(tmp_path, monkeypatch):
+    import trainer.swirl as swirl
+
+    model, tokenizer = load_base(str(tiny_model_dir(tmp_path / "tiny")), device="cpu")
+    prompts = _prompts(tokenizer)
+    greedy = [model.generate(torch.tensor([p]), max_new_tokens=8, do_sample=False,
+                             pad_token_id=0)[0, len(p):].tolist() for p in prompts]  # fmt: skip
+    others = set(greedy[1]) | set(greedy[2])
+    stop = next(t for t in greedy[0] if t not in others)  # row 0 ends early, the others go on
+    monkeypatch.setattr(swirl, "_eos_ids", lambda _tok: {stop})
+    got = swirl.sample_actions(model, tokenizer, prompts, 1, max_new_tokens=8, temperature=1e-6)
+    for prompt, sample in zip(prompts, got, strict=True):
+        want = model.generate(torch.tensor([prompt]), max_new_tokens=8, do_sample=False,
+                              pad_token_id=0, eos_token_id=stop)[0, len(prompt):].tolist()  # fmt: skip
+        assert sample == [t for t in want if t != stop][: len(sample)]
+        assert len(sample) == len([t for t in want if t != stop])
+    assert len(got[0]) < 8 and all(len(s) == 8 for s in got[1:])

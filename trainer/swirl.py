@@ -12,9 +12,12 @@ is never executed. The update, written out in :func:`swirl_loss`:
     KL_t   = exp(ref_t - logp_t) - (ref_t - logp_t) - 1          k3 estimator, toward the start
     loss   = mean_j [ mean_t ( -(ratio * A_j) + beta * KL_t ) ]
 
-The K samples of one state share its prompt: it is run once (with gradient) and its keys/values
-are repeated for the K completions, both when sampling and in the loss, so a state costs one
-prompt pass instead of K. The gradient is exact (it flows through the shared prompt pass).
+The K samples of one state share its prompt: it is run once, with gradient, and its keys/values
+are repeated for the K completions; sampling reads a detached copy of that pass and the loss the
+pass itself. So a state costs one prompt pass instead of 2K (K to sample, K for the loss), and
+the gradient is exact (it flows through the shared pass). Finished samples leave the decoding
+batch. The reference model (for the KL term) makes one more prompt pass per state, without
+gradient.
 
 Cold start: on a base model that never writes a tagged action every reward is 0, every advantage
 is 0 and nothing is learned (``frac_reward_zero_std`` = 1). Start from a warm model (SFT on
@@ -192,43 +195,57 @@ def _run_prompts(model: Any, prompts: Sequence[Sequence[int]], k: int, pad_id: i
     return last, cache, mask.repeat_interleave(k, dim=0), positions[:, -1].repeat_interleave(k) + 1
 
 
-def sample_actions(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[Sequence[int]],
-    k: int,
-    *,
-    max_new_tokens: int,
-    temperature: float,
+def _eos_ids(tokenizer: Any) -> set[int]:
+    eos = {tokenizer.eos_token_id, *(tokenizer.convert_tokens_to_ids(["<|im_end|>"]) or [])}
+    return eos - {None, tokenizer.unk_token_id}
+
+
+def _detached(prompt: tuple) -> tuple:
+    """A copy of a prompt pass (last logits, cache, mask, positions) cut from the graph, for
+    sampling: decoding appends to the copy's cache, never to the one the loss reads."""
+    import copy as _copy
+
+    last, cache, mask, positions = prompt
+    clone = _copy.copy(cache)
+    clone.layers = []
+    for layer in cache.layers:
+        fresh = _copy.copy(layer)
+        fresh.keys, fresh.values = layer.keys.detach(), layer.values.detach()
+        clone.layers.append(fresh)
+    return last.detach(), clone, mask, positions
+
+
+def _decode(
+    model: Any, tokenizer: Any, prompt: tuple, *, max_new_tokens: int, temperature: float,
     generator: Any = None,
-) -> list[list[int]]:
-    """``k`` sampled completions per prompt (token ids), each ending at the end-of-turn token or
-    at its first closed tag, from one prompt pass per prompt."""
+) -> list[list[int]]:  # fmt: skip
+    """Sample from a prompt pass until each row writes the end-of-turn token or closes a tag;
+    finished rows leave the batch, so the last long sample does not carry the others."""
     import torch
 
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    eos = {tokenizer.eos_token_id, *(tokenizer.convert_tokens_to_ids(["<|im_end|>"]) or [])}
-    eos.discard(None)
-    eos.discard(tokenizer.unk_token_id)
+    logits, cache, mask, positions = prompt
+    eos = _eos_ids(tokenizer)
+    out: list[list[int]] = [[] for _ in range(logits.shape[0])]
+    active = list(range(logits.shape[0]))  # row of out for each batch row
     with torch.no_grad():
-        logits, cache, mask, positions = _run_prompts(model, prompts, k, pad_id)
-        rows = logits.shape[0]
-        out: list[list[int]] = [[] for _ in range(rows)]
-        done = [False] * rows
         for _ in range(max_new_tokens):
             probs = torch.softmax(logits.float() / max(temperature, 1e-5), dim=-1)
             tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            for r, t in enumerate(tokens.tolist()):
-                if done[r]:
-                    continue
+            keep = []
+            for i, t in enumerate(tokens.tolist()):
+                row = out[active[i]]
                 if t in eos:
-                    done[r] = True
                     continue
-                out[r].append(t)
-                if _CLOSED_TAG.search(tokenizer.decode(out[r][-12:])):  # a tag is a few tokens
-                    done[r] = True
-            if all(done):
+                row.append(t)
+                if not _CLOSED_TAG.search(tokenizer.decode(row[-12:])):  # a tag is a few tokens
+                    keep.append(i)
+            if not keep:
                 break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=tokens.device)
+                cache.batch_select_indices(index)
+                tokens, mask, positions = tokens[index], mask[index], positions[index]
+                active = [active[i] for i in keep]
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             step = model(
                 input_ids=tokens[:, None],
@@ -241,15 +258,36 @@ def sample_actions(
     return out
 
 
-def action_logprobs(
-    model: Any, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], k: int,
-    pad_id: int,
-) -> tuple[Any, Any]:  # fmt: skip
-    """Token log-probs [N, T] of the completions (row r*k + j belongs to prompt r) and their
-    mask, from one prompt pass per prompt (gradient flows through it)."""
+def sample_actions(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Sequence[int]],
+    k: int,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    generator: Any = None,
+) -> list[list[int]]:
+    """``k`` sampled completions per prompt (token ids; row r*k + j is sample j of prompt r),
+    each ending at the end-of-turn token or at its first closed tag, from one prompt pass."""
     import torch
 
-    last, cache, mask, positions = _run_prompts(model, prompts, k, pad_id)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    with torch.no_grad():
+        prompt = _run_prompts(model, prompts, k, pad_id)
+    return _decode(
+        model, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+        generator=generator,
+    )  # fmt: skip
+
+
+def _completion_logprobs(
+    model: Any, prompt: tuple, completions: Sequence[Sequence[int]], pad_id: int
+) -> tuple[Any, Any]:
+    """Token log-probs [N, T] of the completions after a (repeated) prompt pass, and the mask."""
+    import torch
+
+    last, cache, mask, positions = prompt
     device = last.device
     width = max(1, max(len(c) for c in completions))
     ids = torch.full((len(completions), width), pad_id, dtype=torch.long, device=device)
@@ -269,6 +307,16 @@ def action_logprobs(
     predict = torch.cat([last[:, None], logits[:, :-1]], dim=1).float()
     logp = torch.log_softmax(predict, dim=-1).gather(-1, ids[..., None]).squeeze(-1)
     return logp, cmask.float()
+
+
+def action_logprobs(
+    model: Any, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], k: int,
+    pad_id: int,
+) -> tuple[Any, Any]:  # fmt: skip
+    """Token log-probs [N, T] of the completions (row r*k + j belongs to prompt r) and their
+    mask, from one prompt pass per prompt (gradient flows through it)."""
+    prompt = _run_prompts(model, prompts, k, pad_id)
+    return _completion_logprobs(model, prompt, completions, pad_id)
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -357,6 +405,7 @@ def _train_native(model, tokenizer, rows, judge, config):
     order = _state_order(len(rows), random.Random(config.seed))
     k = config.num_generations
     log: list[dict[str, float]] = []
+    model.eval()  # no dropout: the loss is computed under the same policy that sampled
     bar = tqdm(range(total), desc="swirl", unit="step")
     for _ in bar:
         started = time.time()
@@ -364,10 +413,11 @@ def _train_native(model, tokenizer, rows, judge, config):
         for _micro in range(config.grad_accum):
             batch = [rows[next(order)] for _ in range(config.prompts_per_step)]
             prompts = [r["input_ids"] for r in batch]
-            # 1. sample K actions per state from the current policy (never executed)
-            model.eval()
-            sampled = sample_actions(
-                model, tokenizer, prompts, k, max_new_tokens=config.max_completion_length,
+            # 1. one pass over the states' prompts (with gradient), repeated for their K samples;
+            #    sample K actions per state from a detached copy (they are never executed)
+            prompt = _run_prompts(model, prompts, k, pad_id)
+            sampled = _decode(
+                model, tokenizer, _detached(prompt), max_new_tokens=config.max_completion_length,
                 temperature=config.temperature, generator=generator,
             )  # fmt: skip
             cut = [_cut(tokenizer, ids) for ids in sampled]
@@ -382,8 +432,7 @@ def _train_native(model, tokenizer, rows, judge, config):
             advantages = group_advantages(r, k, config.scale_rewards)
             completions = [ids for _, ids in cut]
             # 3. the loss: policy gradient with the group baseline, KL toward the start
-            model.train()
-            logp, mask = action_logprobs(model, prompts, completions, k, pad_id)
+            logp, mask = _completion_logprobs(model, prompt, completions, pad_id)
             with torch.no_grad():
                 if reference is None:
                     with model.disable_adapter():
