@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import zipfile
@@ -225,6 +226,33 @@ def test_errors_inside_the_worker_reach_the_callers_and_the_worker_lives_on(chat
     again = chat.generate_batch([prompt, prompt], params)
     assert [c.token_ids for c in again] == [expected.token_ids] * 2
     assert engine._worker is worker and worker.is_alive()
+
+
+def test_the_worker_runs_its_share_of_the_cores(chat, monkeypatch):
+    import torch
+
+    from swirl_agents.models import threads
+
+    seen: list[int] = []
+    engine = chat.engine
+    real_step = engine._decode_step
+
+    def step() -> None:  # runs in the worker thread, where torch's thread count applies
+        seen.append(torch.get_num_threads())
+        real_step()
+
+    monkeypatch.setattr(engine, "_decode_step", step)
+    monkeypatch.setattr(threads, "RECHECK_S", 0.0)
+    try:
+        for wanted in ("2", "1"):
+            monkeypatch.setenv(threads.ENV, wanted)
+            seen.clear()
+            chat.invoke(_ask(QUESTIONS[6]), max_tokens=3)
+            assert seen and set(seen) == {int(wanted)}
+    finally:
+        monkeypatch.delenv(threads.ENV)
+        chat.invoke(_ask(QUESTIONS[6]), max_tokens=2)  # back to the policy's share
+    assert (threads.jobs_dir() / f"{threads._HOST}-{os.getpid()}.pid").exists()
 
 
 def _deprecation_messages(chat: LocalChatModel) -> list[str]:

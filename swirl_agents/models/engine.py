@@ -203,7 +203,8 @@ class BatchEngine:
         self._lock = threading.Lock()
         # transformers 5 renamed the forward's `past_key_values` to `cache` (the old name warns)
         self._cache_arg = _cache_argument(model)
-        threads.register_job()  # other jobs on this machine share the cores with this one
+        if self.model.device.type == "cpu":  # other CPU jobs on this machine share the cores
+            threads.register_job()
         threads.policy_threads()  # a bad $SWIRL_NUM_THREADS fails here, on the caller's thread
 
     def submit(self, request: Request) -> Future:
