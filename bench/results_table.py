@@ -1,0 +1,96 @@
+"""The README's results table, generated from the committed per-question outcome files.
+
+    python bench/results_table.py results/exp4            # print the markdown
+    python bench/results_table.py results/exp4 --readme README.md   # rewrite its results block
+
+Reads ``RUN/run.json`` (commands, stage wall times, training figures), ``RUN/DATASET_MODEL.jsonl``
+(one line per question) and recomputes every accuracy, interval and paired comparison from the
+outcome files themselves, so the table cannot drift from the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from swirl_agents.compare import compare_outcomes, read_outcomes
+from swirl_agents.evaluate import wilson_interval
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = ("base", "warm", "sft", "swirl")
+LABELS = {
+    "base": "base SmolLM2-135M-Instruct",
+    "warm": "warm start (SFT on annotations; our addition)",
+    "sft": "warm + SFT on the kept trajectories (baseline)",
+    "swirl": "warm + SWiRL on the same kept trajectories",
+}
+
+
+def table(run: Path) -> str:
+    record = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+    lines = []
+    for dataset in ("gsm8k", "hotpotqa"):
+        files = {m: run / f"{dataset}_{m}.jsonl" for m in ORDER}
+        files = {m: f for m, f in files.items() if f.exists()}
+        if not files:
+            continue
+        lines += [
+            f"**{dataset}** ({run.name}; accuracy with its 95% Wilson interval)",
+            "",
+            "| model | correct | accuracy | mean steps |",
+            "|---|---|---|---|",
+        ]
+        for m, f in files.items():
+            outcomes = read_outcomes(f)
+            right, n = sum(outcomes.values()), len(outcomes)
+            low, high = wilson_interval(right, n)
+            rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+            steps = sum(r.get("steps", 0) for r in rows) / len(rows)
+            lines.append(
+                f"| {LABELS.get(m, m)} | {right}/{n} | {right / n:.1%} [{low:.1%}, {high:.1%}] "
+                f"| {steps:.2f} |"
+            )
+        lines += ["", "| paired comparison | n | B - A [95% CI] | only A right | only B right | "
+                      "exact McNemar p |", "|---|---|---|---|---|---|"]  # fmt: skip
+        for a, b in (("sft", "swirl"), ("warm", "swirl"), ("warm", "sft"), ("base", "warm")):
+            if a in files and b in files:
+                c = compare_outcomes(files[a], files[b])
+                low, high = c["diff_ci95"]
+                lines.append(
+                    f"| {b} vs {a} | {c['n']} | {c['diff']:+.1%} [{low:+.1%}, {high:+.1%}] "
+                    f"| {c['a_only_correct']} | {c['b_only_correct']} | {c['p_value']:.3g} |"
+                )
+        lines.append("")
+    stages = record.get("stages", {})
+    if stages:
+        lines += ["| stage | wall time | threads | beside |", "|---|---|---|---|"]
+        for name, s in stages.items():
+            beside = ", ".join(s.get("alongside", [])) or "-"
+            lines.append(f"| {name} | {s['wall_s'] / 60:.1f} min | {s['threads']} | {beside} |")
+        lines.append("")
+    if record.get("hardware"):
+        lines.append(f"Hardware: {record['hardware']}; started {record.get('started')}.")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("run", type=Path, help="a results/RUN directory")
+    p.add_argument("--readme", type=Path, help="rewrite the block between the results markers")
+    args = p.parse_args()
+    text = table(args.run)
+    if args.readme:
+        readme = args.readme.read_text()
+        if START not in readme or END not in readme:
+            raise SystemExit(f"{args.readme}: no {START} ... {END} block")
+        block = f"{START}\n{text}{END}"
+        args.readme.write_text(
+            re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, readme, flags=re.S)
+        )
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
