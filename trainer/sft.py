@@ -237,7 +237,9 @@ def train_sft(
     from transformers import get_scheduler, set_seed
 
     from swirl_agents.errors import SwirlError
+    from swirl_agents.models.threads import claim_threads, refresh_threads
 
+    claim_threads()  # torch threads for this job, given the other jobs on this machine
     # One process: a no-op. Under `accelerate launch` or torchrun: DDP (gloo over CPU processes).
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     set_seed(config.seed)
@@ -268,6 +270,7 @@ def train_sft(
     ddp_model.train()
     bar = tqdm(range(total), desc="sft", unit="step", disable=not accelerator.is_main_process)
     for _ in bar:
+        refresh_threads()  # follow other jobs starting and ending (checks every few seconds)
         micro = [next(batches) for _ in range(config.grad_accum)]
         total_weight = sum(w for batch in micro for s in batch for w in s.weights)
         step_loss = 0.0

@@ -350,7 +350,9 @@ def train_swirl(
         config: the settings.
     """
     from swirl_agents.errors import SwirlError, UsageError
+    from swirl_agents.models.threads import claim_threads
 
+    claim_threads()  # torch threads for this job, given the other jobs on this machine
     if config.beta <= 0:
         raise UsageError("beta must be > 0: SWiRL keeps a KL term toward the starting model")
     if config.backend not in ("native", "trl"):
@@ -374,6 +376,8 @@ def train_swirl(
 def _train_native(model, tokenizer, rows, judge, config):
     import torch
     from transformers import get_scheduler, set_seed
+
+    from swirl_agents.models.threads import refresh_threads
 
     set_seed(config.seed)
     device = next(model.parameters()).device
@@ -408,6 +412,7 @@ def _train_native(model, tokenizer, rows, judge, config):
     model.eval()  # no dropout: the loss is computed under the same policy that sampled
     bar = tqdm(range(total), desc="swirl", unit="step")
     for _ in bar:
+        refresh_threads()  # follow other jobs starting and ending (checks every few seconds)
         started = time.time()
         entry = {"reward": 0.0, "frac_reward_zero_std": 0.0, "kl": 0.0, "loss": 0.0, "tokens": 0}
         for _micro in range(config.grad_accum):
