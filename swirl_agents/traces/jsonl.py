@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from swirl_agents.errors import UsageError
 from swirl_agents.traces.schema import SchemaError, Trajectory, parse_record
@@ -51,7 +52,22 @@ def iter_jsonl(
     return _records(path, errors)  # the checks above run on the call, not on the first next()
 
 
-def _records(path: Path, errors: list[LineError] | None) -> Iterator[Trajectory]:
+def iter_json_lines(
+    path: str | os.PathLike[str], *, errors: list[LineError] | None = None
+) -> Iterator[tuple[int, Any]]:
+    """``(line number, JSON value)`` of every line of a JSONL file, skipping blank lines; a line
+    that is not UTF-8 text or not JSON is reported (as in ``iter_jsonl``) and skipped. The other
+    import formats (``swirl_agents.traces.formats``) read their lines through this."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    with path.open("rb") as fh:
+        if fh.read(16) == b"SQLite format 3\x00":
+            raise UsageError(f"{path} is a SQLite trace store, not a JSONL file")
+    return _json_lines(path, errors)
+
+
+def _json_lines(path: Path, errors: list[LineError] | None) -> Iterator[tuple[int, Any]]:
     with path.open("rb") as fh:  # bytes: one undecodable line must not stop the others
         for number, raw in enumerate(fh, start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
@@ -77,12 +93,17 @@ def _records(path: Path, errors: list[LineError] | None) -> Iterator[Trajectory]
             except RecursionError:
                 _report(LineError(str(path), number, "not JSON (nested too deeply)"), errors)
                 continue
-            try:
-                traj = parse_record(data)
-            except SchemaError as exc:
-                _report(LineError(str(path), number, str(exc)), errors)
-                continue
-            yield traj
+            yield number, data
+
+
+def _records(path: Path, errors: list[LineError] | None) -> Iterator[Trajectory]:
+    for number, data in _json_lines(path, errors):
+        try:
+            traj = parse_record(data)
+        except SchemaError as exc:
+            _report(LineError(str(path), number, str(exc)), errors)
+            continue
+        yield traj
 
 
 def read_jsonl(
@@ -92,8 +113,17 @@ def read_jsonl(
     return list(iter_jsonl(path, errors=errors))
 
 
-def write_jsonl(path: str | os.PathLike[str], trajectories: Iterable[Trajectory]) -> int:
-    """Write records to ``path`` (replaced atomically once complete); returns how many."""
+def write_jsonl(
+    path: str | os.PathLike[str],
+    trajectories: Iterable[Trajectory],
+    *,
+    encode: Callable[[Trajectory], str] | None = None,
+) -> int:
+    """Write records to ``path`` (replaced atomically once complete); returns how many.
+
+    ``encode`` turns a record into its line (default ``Trajectory.to_json``; the OpenAI chat
+    format passes its own, ``swirl_agents.traces.formats.write_openai``)."""
+    encode = encode or Trajectory.to_json
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -101,7 +131,7 @@ def write_jsonl(path: str | os.PathLike[str], trajectories: Iterable[Trajectory]
     try:
         with tmp.open("w", encoding="utf-8") as fh:
             for traj in trajectories:
-                fh.write(traj.to_json() + "\n")
+                fh.write(encode(traj) + "\n")
                 n += 1
         os.replace(tmp, path)
     finally:
