@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from swirl_agents.cli import app
 from swirl_agents.datasets import Question, load_questions
+from swirl_agents.errors import UsageError
 from swirl_agents.generate import generate, is_retryable, record_id, retry_policy
 from swirl_agents.tools.calculator import calculator
-from swirl_agents.traces import SQLiteTraceStore
+from swirl_agents.traces import SQLiteTraceStore, open_store
 
 TESTS = Path(__file__).parent
 
@@ -120,20 +121,22 @@ from fakes import scripted
 from swirl_agents.datasets import load_questions
 from swirl_agents.generate import generate
 from swirl_agents.tools.calculator import calculator
-from swirl_agents.traces import SQLiteTraceStore
+from swirl_agents.traces import open_store
 
 def slow(messages):
     time.sleep(0.05)
     last = messages[-1].text
     return "<answer>42</answer>" if "->" in last else "<math_exp>6*7</math_exp>"
 
-generate(scripted(slow), load_questions({data!r}), store=SQLiteTraceStore({db!r}),
+generate(scripted(slow), load_questions({data!r}), store=open_store({db!r}),
          tools=[calculator], task="math", max_steps=4, samples=2, concurrency=2, progress=False)
 """
 
 
-def test_resume_after_sigkill(tmp_path):
-    data, db = tmp_path / "toy.jsonl", tmp_path / "kill.db"
+def test_resume_after_sigkill(tmp_path, store_url):
+    """kill -9 mid-run, then the same job again: every (question, sample) once, none lost, on
+    each kind of store."""
+    data, db = tmp_path / "toy.jsonl", store_url
     data.write_text(
         "".join(json.dumps({"question": f"6*7? #{i}", "answer": "42"}) + "\n" for i in range(15))
     )
@@ -144,16 +147,18 @@ def test_resume_after_sigkill(tmp_path):
     count = 0
     while time.time() < deadline and count < 6:
         time.sleep(0.1)
-        if db.exists():
-            with SQLiteTraceStore(db) as s:
+        try:
+            with open_store(db, must_exist=True) as s:
                 count = s.count()
+        except UsageError:  # the job has not created its store yet
+            pass
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    with SQLiteTraceStore(db) as s:
+    with open_store(db, must_exist=True) as s:
         partial = s.count()
     assert 6 <= partial < 30, partial  # killed mid-run
     assert subprocess.run([sys.executable, "-c", script], env=env, timeout=120).returncode == 0
-    with SQLiteTraceStore(db) as s:
+    with open_store(db, must_exist=True) as s:
         ids = s.ids()
         assert len(ids) == len(set(ids)) == 30
         qs = load_questions(str(data))
@@ -164,14 +169,14 @@ def test_resume_after_sigkill(tmp_path):
         assert s.count(outcome="answered") == 30
 
 
-def test_cli_generate_and_stats(tmp_path, monkeypatch):
+def test_cli_generate_and_stats(tmp_path, monkeypatch, store_url):
     data = tmp_path / "toy_math.jsonl"
     data.write_text(
         "".join(json.dumps({"question": f"6*7? #{i}", "answer": "42"}) + "\n" for i in range(3))
     )
     model = scripted(math_reply)
     monkeypatch.setattr("swirl_agents.models.load_chat_model", lambda *a, **kw: model)
-    db = str(tmp_path / "cli.db")
+    db = store_url  # a SQLite file, then a postgresql:// URL
     runner = CliRunner()
     args = [
         "generate",

@@ -1,12 +1,14 @@
-"""SQLite trace store: idempotent writes, queries, stats, concurrent writer processes and threads."""
+"""Trace stores (SQLite, and Postgres where $SWIRL_TEST_POSTGRES names a server): idempotent
+writes, queries, stats, concurrent writer processes and threads."""
 
 import multiprocessing as mp
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from swirl_agents.errors import UsageError
+from swirl_agents.errors import SwirlError, UsageError
 from swirl_agents.traces import SQLiteTraceStore, Step, TraceStore, Trajectory, open_store
+from swirl_agents.traces.store import PostgresTraceStore, redact_url
 
 
 def traj(i: int, **kw) -> Trajectory:
@@ -22,8 +24,9 @@ def traj(i: int, **kw) -> Trajectory:
 
 
 @pytest.fixture
-def store(tmp_path):
-    with SQLiteTraceStore(tmp_path / "traces.db") as s:
+def store(store_url):
+    """A fresh store of each kind (the Postgres one is skipped without a server)."""
+    with open_store(store_url) as s:
         yield s
 
 
@@ -85,8 +88,8 @@ def test_open_store(tmp_path):
     s = open_store(f"sqlite:///{tmp_path / 'a.db'}")
     assert isinstance(s, SQLiteTraceStore)
     s.close()
-    with pytest.raises(UsageError, match="only SQLite"):
-        open_store("postgresql://host/db")
+    with pytest.raises(UsageError, match="unsupported trace store 'mysql://u:\\*\\*\\*@h/db'"):
+        open_store("mysql://u:secret@h/db")
     with pytest.raises(UsageError, match="JSONL"):
         open_store(tmp_path / "x.jsonl")
     junk = tmp_path / "junk.db"
@@ -105,34 +108,102 @@ def test_threads_share_one_store(store):
 
 
 def _writer(path: str, worker: int, n: int) -> None:
-    store = open_store(path)
+    store = open_store(path)  # 8 processes opening a new store at once: one creates it
     for i in range(0, n, 5):  # mix single adds, batches and duplicates
         store.add(traj(worker * 10_000 + i))
         store.add_many([traj(worker * 10_000 + j) for j in range(i, i + 5)])
     store.close()
 
 
-def test_concurrent_writer_processes(tmp_path):
-    path = str(tmp_path / "shared.db")
+def test_concurrent_writer_processes(store_url):
+    """8 writer processes x 1,000 records into one new store: exactly 8,000, none twice."""
     ctx = mp.get_context("fork")  # separate processes (fork: no re-import, keeps the test fast)
-    procs = [ctx.Process(target=_writer, args=(path, w, 200)) for w in range(6)]
+    procs = [ctx.Process(target=_writer, args=(store_url, w, 1000)) for w in range(8)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        p.join(120)
         assert p.exitcode == 0
-    with SQLiteTraceStore(path) as store:
-        assert store.count() == 1200
-        assert len(set(store.ids())) == 1200
+    with open_store(store_url, must_exist=True) as store:
+        ids = store.ids()
+        assert store.count() == len(ids) == len(set(ids)) == 8000
+        assert set(ids) == {f"t{w * 10_000 + i}" for w in range(8) for i in range(1000)}
 
 
-def test_forked_child_opens_its_own_connection(tmp_path):
-    store = SQLiteTraceStore(tmp_path / "f.db")
-    store.add(traj(0))  # the parent's thread has a connection now
+def _overlapping(path: str, worker: int) -> None:
+    store = open_store(path)
+    shared = [traj(i) for i in range(40)]
+    for _ in range(10):  # the same ids in opposite orders: deadlock-prone on a server store
+        store.add_many(shared if worker % 2 else shared[::-1])
+    store.close()
+
+
+def test_writers_of_the_same_ids(store_url):
+    open_store(store_url).close()
     ctx = mp.get_context("fork")
-    p = ctx.Process(target=lambda: store.add(traj(1)))
+    procs = [ctx.Process(target=_overlapping, args=(store_url, w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    with open_store(store_url) as store:
+        assert sorted(store.ids()) == sorted(f"t{i}" for i in range(40))
+
+
+def test_forked_child_opens_its_own_connection(store_url):
+    store = open_store(store_url)
+    store.add(traj(0))  # the parent has a connection now
+    ctx = mp.get_context("fork")
+    p = ctx.Process(target=lambda: (store.add(traj(1)), store.close()))
     p.start()
     p.join(30)
     assert p.exitcode == 0
-    assert store.count() == 2
+    assert store.count() == 2  # and the child left the parent's connection working
+    store.add(traj(2))
+    assert store.ids() == ["t0", "t1", "t2"]
     store.close()
+
+
+def test_iter_pages_through_a_big_store(store):
+    store.add_many(traj(i, created_at=float(i)) for i in range(2345))
+    assert [t.id for t in store.iter(since=1000.0)] == [f"t{i}" for i in range(1000, 2345)]
+    assert store.ids(limit=1500)[-1] == "t1499" and len(store.ids(limit=1500)) == 1500
+    assert len(list(store.iter(limit=1000))) == 1000
+    assert store.ids(limit=3, source="production") == ["t0", "t1", "t2"]
+
+
+# --- Postgres only ----------------------------------------------------------------------------
+
+
+def test_postgres_must_exist_and_errors(postgres_url):
+    with pytest.raises(UsageError, match="no trace store at .*no trajectories table"):
+        open_store(postgres_url, must_exist=True)  # an empty database: nothing is created
+    with pytest.raises(UsageError, match="no trace store"):
+        open_store(postgres_url, must_exist=True)
+    missing = postgres_url.rsplit("/", 1)[0] + "/swirl_no_such_db"
+    with pytest.raises(UsageError, match='database "swirl_no_such_db" does not exist'):
+        open_store(missing)
+    with open_store(postgres_url) as s:  # a writer creates the table
+        assert isinstance(s, PostgresTraceStore) and s.count() == 0
+        s.add(traj(0, metadata={"import_batch": "b"}))
+    with open_store(f"postgres://{postgres_url.split('://', 1)[1]}", must_exist=True) as s:
+        assert s.ids(import_batch="b") == ["t0"]
+
+
+def test_postgres_unreachable_and_redacted():
+    pytest.importorskip("psycopg")
+    with pytest.raises(SwirlError, match=r"cannot reach the trace store postgresql://u:\*\*\*@"):
+        open_store("postgresql://u:secret@127.0.0.1:1/db")  # nothing listens on port 1
+    assert redact_url("postgresql://u:pw@h:5/db?password=x") == (
+        "postgresql://u:***@h:5/db?password=***"
+    )
+    assert redact_url("postgresql:///db") == "postgresql:///db"
+
+
+def test_postgres_needs_psycopg(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(UsageError, match=r"pip install 'swirl-agents\[postgres\]'"):
+        open_store("postgresql://127.0.0.1:1/db")

@@ -1,13 +1,21 @@
 """Trace stores: where trajectory records are kept.
 
-``TraceStore`` is the interface callers use (the agent, the generator, the CLI, the trainer);
-``SQLiteTraceStore`` is the embedded default. A server database (Postgres) fits behind the same
-interface without touching callers: ``open_store`` picks the implementation from the path or URL.
+``TraceStore`` is the interface callers use (the agent, the generator, the CLI, the trainer).
+Two stores implement it, picked by ``open_store`` from the path or URL:
 
-The SQLite store is safe with several writer processes and threads: WAL journal, a busy timeout,
-one connection per thread (and per process after a fork), and every write in one ``BEGIN
-IMMEDIATE`` transaction. ``add`` is idempotent on the record id (``INSERT OR IGNORE``), so a
-resumed job never writes a duplicate.
+- ``SQLiteTraceStore``, the embedded default (a file path or ``sqlite:///PATH``);
+- ``PostgresTraceStore`` (``postgresql://...``), for many app replicas writing one store.
+
+Both keep one table with the same columns and run the same queries (``_SQLTraceStore``); each
+owns only its connections, transactions and the few lines where the dialects differ (the
+insertion-order column, the import-batch filter, the DDL).
+
+Both are safe with several writer processes and threads, and ``add`` is idempotent on the
+record id (``INSERT ... ON CONFLICT (id) DO NOTHING``), so a resumed job never writes a
+duplicate. SQLite: WAL journal, a busy timeout, one connection per thread (and per process
+after a fork), every write in one ``BEGIN IMMEDIATE`` transaction. Postgres: one connection per
+process (after a fork the child opens its own), each write one transaction, deadlocks and a
+dropped connection retried.
 """
 
 from __future__ import annotations
@@ -16,16 +24,41 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from swirl_agents.errors import UsageError
+from swirl_agents.errors import SwirlError, UsageError
 from swirl_agents.traces.schema import SchemaError, Trajectory
 
-_COLUMNS = "id, source, dataset, split, outcome, question_id, sample, correct, n_steps, n_valid, created_at, record"
+T = TypeVar("T")
 
-_DDL = """
+# The columns both stores fill from a record (``_row``), in this order.
+_COLUMNS = (
+    "id",
+    "source",
+    "dataset",
+    "split",
+    "outcome",
+    "question_id",
+    "sample",
+    "correct",
+    "n_steps",
+    "n_valid",
+    "created_at",
+    "record",
+)
+
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS ix_traj_source ON trajectories (source);
+CREATE INDEX IF NOT EXISTS ix_traj_dataset_split ON trajectories (dataset, split);
+CREATE INDEX IF NOT EXISTS ix_traj_outcome ON trajectories (outcome);
+CREATE INDEX IF NOT EXISTS ix_traj_question ON trajectories (question_id, sample);
+CREATE INDEX IF NOT EXISTS ix_traj_created ON trajectories (created_at);
+"""
+
+_SQLITE_DDL = (
+    """
 CREATE TABLE IF NOT EXISTS trajectories (
     id          TEXT PRIMARY KEY,
     source      TEXT NOT NULL,
@@ -40,12 +73,35 @@ CREATE TABLE IF NOT EXISTS trajectories (
     created_at  REAL NOT NULL,
     record      TEXT NOT NULL       -- the full Trajectory.to_dict() as JSON
 );
-CREATE INDEX IF NOT EXISTS ix_traj_source ON trajectories (source);
-CREATE INDEX IF NOT EXISTS ix_traj_dataset_split ON trajectories (dataset, split);
-CREATE INDEX IF NOT EXISTS ix_traj_outcome ON trajectories (outcome);
-CREATE INDEX IF NOT EXISTS ix_traj_question ON trajectories (question_id, sample);
-CREATE INDEX IF NOT EXISTS ix_traj_created ON trajectories (created_at);
 """
+    + _INDEXES
+)
+
+# The same table; ``seq`` keeps insertion order (SQLite's rowid does that there), and
+# ``import_batch`` is a column (SQLite reads it from the record with json_extract). The record
+# stays TEXT, not JSONB: JSONB refuses \u0000 in strings, which a model's output may hold.
+_POSTGRES_DDL = (
+    """
+CREATE TABLE IF NOT EXISTS trajectories (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+    id           TEXT PRIMARY KEY,
+    source       TEXT NOT NULL,
+    dataset      TEXT,
+    split        TEXT,
+    outcome      TEXT NOT NULL,
+    question_id  TEXT,
+    sample       INTEGER NOT NULL DEFAULT 0,
+    correct      INTEGER,
+    n_steps      INTEGER NOT NULL,
+    n_valid      INTEGER NOT NULL,
+    created_at   DOUBLE PRECISION NOT NULL,
+    record       TEXT NOT NULL,
+    import_batch TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_traj_import_batch ON trajectories (import_batch);
+"""
+    + _INDEXES
+)
 
 # Filters every store understands; a value of None means "any". ``import_batch`` matches the
 # ``metadata["import_batch"]`` that ``swirl traces import`` writes on each record it adds.
@@ -60,6 +116,9 @@ FILTERS = (
     "until",
     "import_batch",
 )
+
+_PAGE = 1000  # rows per query when iterating (memory stays bounded on a big store)
+_CHUNK = 500  # ids per IN (...) list
 
 
 @runtime_checkable
@@ -103,6 +162,131 @@ class TraceStore(Protocol):
     def close(self) -> None: ...
 
 
+class _SQLTraceStore:
+    """The queries both stores run. SQL is written with ``?`` marks; a subclass runs it:
+    ``_read`` (rows of one query) and ``_write`` (one statement over many rows, in one
+    transaction, returning the rows changed)."""
+
+    _columns = _COLUMNS  # what ``_row`` fills, in order
+    _order = "rowid"  # the column that keeps insertion order
+    _batch_clause = "json_extract(record, '$.metadata.import_batch') = ?"
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- writes ------------------------------------------------------------------------------
+    def add(self, trajectory: Trajectory) -> bool:
+        return self.add_many([trajectory]) == 1
+
+    def add_many(self, trajectories: Iterable[Trajectory]) -> int:
+        rows = [self._row(t) for t in trajectories]
+        if not rows:
+            return 0
+        return self._write(
+            f"INSERT INTO trajectories ({', '.join(self._columns)}) "
+            f"VALUES ({', '.join('?' * len(self._columns))}) ON CONFLICT (id) DO NOTHING",
+            rows,
+        )
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove the records with these ids (e.g. failed runs before a retry); returns how many."""
+        rows = [(i,) for i in ids]
+        return self._write("DELETE FROM trajectories WHERE id = ?", rows) if rows else 0
+
+    def _row(self, t: Trajectory) -> tuple[Any, ...]:
+        return _row(t)
+
+    # --- reads -------------------------------------------------------------------------------
+    def get(self, id: str) -> Trajectory | None:
+        rows = self._read("SELECT record FROM trajectories WHERE id = ?", (id,))
+        return _load(id, rows[0][0]) if rows else None
+
+    def has(self, id: str) -> bool:
+        return bool(self._read("SELECT 1 FROM trajectories WHERE id = ?", (id,)))
+
+    def existing(self, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), _CHUNK):  # stay under SQLite's bound-parameter limit
+            chunk = ids[i : i + _CHUNK]
+            sql = f"SELECT id FROM trajectories WHERE id IN ({', '.join('?' * len(chunk))})"
+            found.update(r[0] for r in self._read(sql, chunk))
+        return found
+
+    def _pages(self, columns: str, limit: int | None, filters: dict[str, Any]):
+        """Matching rows in insertion order, a page per query (keyset on the order column), so
+        memory stays bounded and no read transaction stays open between pages."""
+        where, params = _where(filters, self._batch_clause)
+        last, left = None, limit
+        while left is None or left > 0:
+            size = _PAGE if left is None else min(_PAGE, left)
+            clause, args = where, params
+            if last is not None:
+                clause = f"{where} AND " if where else " WHERE "
+                clause, args = f"{clause}{self._order} > ?", [*params, last]
+            rows = self._read(
+                f"SELECT {self._order}, {columns} FROM trajectories{clause} "
+                f"ORDER BY {self._order} LIMIT {size}",
+                args,
+            )
+            yield from (row[1:] for row in rows)
+            if len(rows) < size:
+                return
+            last = rows[-1][0]
+            left = None if left is None else left - len(rows)
+
+    def iter(self, *, limit: int | None = None, **filters: Any) -> Iterator[Trajectory]:
+        for id_, record in self._pages("id, record", limit, filters):
+            yield _load(id_, record)
+
+    def ids(self, *, limit: int | None = None, **filters: Any) -> list[str]:
+        return [r[0] for r in self._pages("id", limit, filters)]
+
+    def count(self, **filters: Any) -> int:
+        where, params = _where(filters, self._batch_clause)
+        return self._read(f"SELECT COUNT(*) FROM trajectories{where}", params)[0][0]
+
+    def stats(self, **filters: Any) -> dict[str, Any]:
+        """Counts by source / outcome / dataset, mean steps per run, valid-action rate per model
+        call, and accuracy over the graded records."""
+        where, params = _where(filters, self._batch_clause)
+
+        def by(column: str) -> dict[str, int]:
+            sql = f"SELECT {column}, COUNT(*) FROM trajectories{where} GROUP BY {column} ORDER BY 2 DESC, 1"
+            return {str(k): n for k, n in self._read(sql, params)}
+
+        total, steps, valid, graded, correct = self._read(
+            "SELECT COUNT(*), SUM(n_steps), SUM(n_valid), COUNT(correct), SUM(correct) "
+            f"FROM trajectories{where}",
+            params,
+        )[0]
+        return {
+            "total": total,
+            "by_source": by("source"),
+            "by_outcome": by("outcome"),
+            "by_dataset": by("dataset"),
+            "mean_steps": steps / total if total else 0.0,
+            "valid_action_rate": valid / steps if steps else 0.0,
+            "graded": graded,
+            "accuracy": correct / graded if graded else None,
+        }
+
+
+# --- SQLite ------------------------------------------------------------------------------------
+
+
 def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
@@ -125,7 +309,7 @@ def _retry_locked(fn):
     return wrapper
 
 
-class SQLiteTraceStore:
+class SQLiteTraceStore(_SQLTraceStore):
     """The embedded trace store: one SQLite file, safe with concurrent writer processes and threads."""
 
     def __init__(
@@ -186,7 +370,7 @@ class SQLiteTraceStore:
                 if tables and "trajectories" not in tables:  # someone else's database
                     raise UsageError(f"{self.path}: not a trace store (no trajectories table)")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_DDL)
+            conn.executescript(_SQLITE_DDL)
         except sqlite3.DatabaseError as exc:
             if _is_locked(exc):
                 raise
@@ -203,123 +387,227 @@ class SQLiteTraceStore:
             self._connections.clear()
         self._local = threading.local()
 
-    def __enter__(self) -> SQLiteTraceStore:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"SQLiteTraceStore({str(self.path)!r})"
 
-    # --- writes ------------------------------------------------------------------------------
-    def add(self, trajectory: Trajectory) -> bool:
-        return self.add_many([trajectory]) == 1
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn().execute(sql, list(params)).fetchall()
 
-    def add_many(self, trajectories: Iterable[Trajectory]) -> int:
-        rows = [_row(t) for t in trajectories]
-        if not rows:
-            return 0
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: no deadlock on upgrade
         try:
-            before = conn.total_changes
-            conn.executemany(
-                f"INSERT OR IGNORE INTO trajectories ({_COLUMNS}) VALUES ({', '.join('?' * 12)})",
-                rows,
-            )
-            added = conn.total_changes - before
+            changed = conn.executemany(sql, rows).rowcount
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return added
+        return changed
 
-    def delete(self, ids: Iterable[str]) -> int:
-        """Remove the records with these ids (e.g. failed runs before a retry); returns how many."""
-        ids = list(ids)
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+_SCHEMES = ("postgresql://", "postgres://")
+_SETUP_LOCK = 0x5714_7A11  # the advisory lock that serializes creating the table
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (in the user part or a ``password=`` parameter) shown as
+    ``***``: what messages and reprs print."""
+    import re
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None and "password=" not in parts.query:
+            return url
+        if parts.password is not None:
+            host = parts.netloc.rpartition("@")[2]
+            parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+        query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
+        return urlunsplit(parts._replace(query=query))
+    except ValueError:
+        return url.split("://", 1)[0] + "://***"
+
+
+class PostgresTraceStore(_SQLTraceStore):
+    """A trace store in a PostgreSQL database, for many app replicas (and processes, and threads)
+    writing one store. Needs ``psycopg`` (``pip install 'swirl-agents[postgres]'``).
+
+    One connection per process, shared by its threads under a lock (a store costs the server one
+    connection per replica process, not one per thread); a forked child opens its own. Each write
+    is one transaction; a deadlock between two batches, or a dropped connection, is retried (writes
+    are idempotent, so a retried batch never duplicates). The table (``trajectories``) lives in
+    the connection's schema: pick another with ``?options=-csearch_path%3DNAME`` in the URL.
+    Passwords are best kept out of the URL (``$PGPASSWORD`` or ``~/.pgpass``, which libpq reads).
+    """
+
+    _columns = (*_COLUMNS, "import_batch")
+    _order = "seq"
+    _batch_clause = "import_batch = ?"
+
+    def __init__(
+        self, url: str, *, must_exist: bool = False, connect_timeout_s: float = 10.0
+    ) -> None:
+        """Connect, and create the table unless ``must_exist``.
+
+        Args:
+            url: ``postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?PARAMS]`` (libpq's URL;
+                ``$PGHOST``, ``$PGUSER``, ``$PGPASSWORD`` ... fill what it leaves out).
+            must_exist: refuse (UsageError) a database without a trace store instead of creating
+                the table: what commands that only read use. The database itself is never created.
+            connect_timeout_s: how long to wait for the server when connecting.
+
+        Raises:
+            UsageError: psycopg is not installed, a malformed URL, a database that does not exist,
+                or (``must_exist``) a database with no trace store.
+            SwirlError: the server cannot be reached or refuses the connection.
+        """
         try:
-            before = conn.total_changes
-            conn.executemany("DELETE FROM trajectories WHERE id = ?", [(i,) for i in ids])
-            removed = conn.total_changes - before
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return removed
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "a postgresql:// trace store needs psycopg: pip install 'swirl-agents[postgres]'"
+            ) from None
+        self.url = url
+        self.label = redact_url(url)
+        self.must_exist = must_exist
+        self.connect_timeout_s = connect_timeout_s
+        self._conn_pid: int | None = os.getpid()
+        self._connection: Any = None
+        self._connected_once = False
+        self._lock = threading.RLock()
+        self._setup()
 
-    # --- reads -------------------------------------------------------------------------------
-    def get(self, id: str) -> Trajectory | None:
-        row = self._conn().execute("SELECT record FROM trajectories WHERE id = ?", (id,)).fetchone()
-        return _load(id, row[0]) if row else None
+    def __repr__(self) -> str:
+        return f"PostgresTraceStore({self.label!r})"
 
-    def has(self, id: str) -> bool:
-        return (
-            self._conn().execute("SELECT 1 FROM trajectories WHERE id = ?", (id,)).fetchone()
-            is not None
-        )
+    # --- connections -------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        """A new connection. A malformed URL or a missing database is a UsageError; a server
+        that cannot be reached raises psycopg's OperationalError (``_run`` words it)."""
+        import psycopg
 
-    def existing(self, ids: Iterable[str]) -> set[str]:
-        ids = list(ids)
-        found: set[str] = set()
-        conn = self._conn()
-        for i in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
-            chunk = ids[i : i + 500]
-            marks = ", ".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in conn.execute(f"SELECT id FROM trajectories WHERE id IN ({marks})", chunk)
+        try:
+            conn = psycopg.connect(
+                self.url,
+                autocommit=True,  # a read is its own statement; writes open a transaction
+                connect_timeout=max(1, round(self.connect_timeout_s)),
+                application_name="swirl-agents",
             )
-        return found
+        except psycopg.ProgrammingError as exc:  # a malformed URL or an unknown option
+            raise UsageError(f"trace store {self.label}: {_first_line(exc)}") from None
+        except psycopg.OperationalError as exc:
+            reason = _first_line(exc)
+            if "database" in reason and "does not exist" in reason:
+                raise UsageError(
+                    f"no trace store at {self.label}: {reason} (create the database, e.g. "
+                    "`createdb NAME`, or check --store or $SWIRL_STORE)"
+                ) from None
+            raise
+        self._connected_once = True
+        return conn
 
-    def iter(self, *, limit: int | None = None, **filters: Any) -> Iterator[Trajectory]:
-        where, params = _where(filters)
-        sql = f"SELECT id, record FROM trajectories{where} ORDER BY rowid"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        for id_, record in self._conn().execute(sql, params):
-            yield _load(id_, record)
+    def _conn(self) -> Any:
+        """This process's connection, opened again when the old one broke."""
+        conn = self._connection
+        if conn is None or conn.closed or conn.broken:
+            self._connection = None
+            conn = self._connection = self._connect()
+        return conn
 
-    def ids(self, *, limit: int | None = None, **filters: Any) -> list[str]:
-        where, params = _where(filters)
-        sql = f"SELECT id FROM trajectories{where} ORDER BY rowid"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [r[0] for r in self._conn().execute(sql, params)]
+    def _run(self, fn: Callable[[Any], T]) -> T:
+        """``fn(connection)`` under this process's lock. A deadlock or a serialization failure
+        is retried, and so is a connection that dropped after it had worked (reconnecting); the
+        first connection fails at once, in one line."""
+        import psycopg
+        from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-    def count(self, **filters: Any) -> int:
-        where, params = _where(filters)
-        return (
-            self._conn().execute(f"SELECT COUNT(*) FROM trajectories{where}", params).fetchone()[0]
+        def transient(exc: BaseException) -> bool:
+            if isinstance(
+                exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
+            ):
+                return True
+            conn = self._connection
+            lost = conn is None or conn.closed or conn.broken
+            return isinstance(exc, psycopg.OperationalError) and lost and self._connected_once
+
+        @retry(
+            retry=retry_if_exception(transient),
+            wait=wait_random_exponential(multiplier=0.1, max=3.0),
+            stop=stop_after_attempt(8),
+            reraise=True,
         )
+        def attempt() -> T:
+            if self._conn_pid != os.getpid():
+                # A forked child opens its own connection and never touches (or closes) its
+                # parent's, nor a lock another thread of the parent may have held at the fork.
+                self._lock = threading.RLock()
+                self._connection, self._conn_pid = None, os.getpid()
+            with self._lock:
+                return fn(self._conn())
 
-    def stats(self, **filters: Any) -> dict[str, Any]:
-        """Counts by source / outcome / dataset, mean steps per run, valid-action rate per model
-        call, and accuracy over the graded records."""
-        where, params = _where(filters)
-        conn = self._conn()
+        try:
+            return attempt()
+        except psycopg.OperationalError as exc:
+            conn = self._connection
+            if conn is None or conn.closed or conn.broken:
+                raise SwirlError(
+                    f"cannot reach the trace store {self.label}: {_first_line(exc)}"
+                ) from None
+            raise SwirlError(f"trace store {self.label}: {_first_line(exc)}") from None
 
-        def by(column: str) -> dict[str, int]:
-            sql = f"SELECT {column}, COUNT(*) FROM trajectories{where} GROUP BY {column} ORDER BY 2 DESC"
-            return {str(k): n for k, n in conn.execute(sql, params)}
+    def _setup(self) -> None:
+        def setup(conn: Any) -> None:
+            (table,) = conn.execute("SELECT to_regclass('trajectories')").fetchone()
+            if table is not None:
+                return
+            if self.must_exist:
+                raise UsageError(
+                    f"no trace store at {self.label} (no trajectories table; check --store or "
+                    "$SWIRL_STORE; commands that only read a store never create one)"
+                )
+            with conn.transaction():  # replicas starting at once: one creates, the rest wait
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+                conn.execute(_POSTGRES_DDL)
 
-        total, steps, valid, graded, correct = conn.execute(
-            "SELECT COUNT(*), SUM(n_steps), SUM(n_valid), COUNT(correct), SUM(correct) "
-            f"FROM trajectories{where}",
-            params,
-        ).fetchone()
-        return {
-            "total": total,
-            "by_source": by("source"),
-            "by_outcome": by("outcome"),
-            "by_dataset": by("dataset"),
-            "mean_steps": steps / total if total else 0.0,
-            "valid_action_rate": valid / steps if steps else 0.0,
-            "graded": graded,
-            "accuracy": correct / graded if graded else None,
-        }
+        self._run(setup)
+
+    def close(self) -> None:
+        """Close this process's connection (a forked child's copy of the parent's is left alone)."""
+        if self._conn_pid != os.getpid():
+            self._connection = None
+            return
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+            self._connection = None
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        sql, params = sql.replace("?", "%s"), list(params)
+        return self._run(lambda conn: conn.execute(sql, params).fetchall())
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        sql = sql.replace("?", "%s")
+
+        def write(conn: Any) -> int:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(sql, rows)
+                return cur.rowcount
+
+        return self._run(write)
+
+    def _row(self, t: Trajectory) -> tuple[Any, ...]:
+        batch = t.metadata.get("import_batch") if isinstance(t.metadata, dict) else None
+        return (*_row(t), None if batch is None else str(batch))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+# --- shared helpers ----------------------------------------------------------------------------
 
 
 def _row(t: Trajectory) -> tuple[Any, ...]:
@@ -348,7 +636,7 @@ def _load(id_: str, record: str) -> Trajectory:
         raise SchemaError(f"record {id_!r}: {exc}") from None
 
 
-def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+def _where(filters: dict[str, Any], batch_clause: str) -> tuple[str, list[Any]]:
     unknown = set(filters) - set(FILTERS)
     if unknown:
         raise UsageError(f"unknown trace filter(s) {sorted(unknown)}; known: {', '.join(FILTERS)}")
@@ -359,7 +647,7 @@ def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
         if key == "since":
             clauses.append("created_at >= ?")
         elif key == "import_batch":
-            clauses.append("json_extract(record, '$.metadata.import_batch') = ?")
+            clauses.append(batch_clause)
         elif key == "until":
             clauses.append("created_at < ?")
         else:
@@ -380,21 +668,26 @@ def _check_exists(path: Path) -> None:
 
 
 def open_store(path: str | os.PathLike[str], *, must_exist: bool = False) -> TraceStore:
-    """Open a trace store: a SQLite file path (or ``sqlite:///PATH``). Other URL schemes name
-    server stores that are not built yet and fail with a clear error.
+    """Open a trace store: a SQLite file path (or ``sqlite:///PATH``), or a PostgreSQL URL
+    (``postgresql://USER@HOST:PORT/DATABASE``, needs the ``postgres`` extra).
 
     Args:
         path: the store.
         must_exist: for callers that only read (stats, show, export, filter, train): a path
             with no store raises UsageError (a CLI turns it into one line and exit 2) and
             nothing is created. Writers (generate, eval, import) leave it False: the store is
-            created on first use.
+            created on first use (a Postgres database must exist; its table is created).
     """
     text = os.fspath(path)
+    if text.startswith(_SCHEMES):
+        return PostgresTraceStore(text, must_exist=must_exist)
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///") :]
     elif "://" in text:
-        raise UsageError(f"unsupported trace store {text!r}: only SQLite files are built in")
+        raise UsageError(
+            f"unsupported trace store {redact_url(text)!r}: a SQLite file path (or sqlite:///PATH) "
+            "or a postgresql:// URL"
+        )
     if text.endswith(".jsonl"):
         raise UsageError(
             f"{text} is a JSONL file, not a store: use `swirl traces import` to load it"
