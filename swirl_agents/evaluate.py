@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from swirl_agents import grading
 from swirl_agents.agent import create_swirl_agent, model_name
 from swirl_agents.errors import endpoint_error
+from swirl_agents.progress import StepProgress
 from swirl_agents.traces.schema import Trajectory
 
 if TYPE_CHECKING:
@@ -206,7 +207,12 @@ def evaluate(
     results: list[QuestionResult | None] = [None] * len(questions)
     trajectories: list[Trajectory | None] = [None] * len(questions)
     started, n_done, n_correct = time.time(), 0, 0
-    with tqdm(total=len(questions), desc=f"eval {label}", disable=not progress) as bar:
+    with (
+        tqdm(total=len(questions), desc=f"eval {label}", disable=not progress) as bar,
+        StepProgress(bar) as steps,
+    ):
+        for config in configs:
+            config["callbacks"] = [steps]  # counts model calls and tokens while runs are in flight
         runs = graph.batch_as_completed(inputs, configs, return_exceptions=True)
         for i, output in runs:
             q, tid = questions[i], trace_ids[i]
@@ -232,7 +238,7 @@ def evaluate(
             results[i], trajectories[i] = result, traj
             n_done, n_correct = n_done + 1, n_correct + result.correct
             bar.update()
-            bar.set_postfix(acc=f"{n_correct / n_done:.2f}")
+            steps.note(acc=f"{n_correct / n_done:.2f}")
     done = [r for r in results if r is not None]
     summary = summarize(
         done,

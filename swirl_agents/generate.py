@@ -28,6 +28,7 @@ from swirl_agents.agent import create_swirl_agent, model_name
 from swirl_agents.datasets import Question
 from swirl_agents.errors import endpoint_error
 from swirl_agents.grading import grade
+from swirl_agents.progress import StepProgress
 from swirl_agents.traces.schema import Trajectory
 from swirl_agents.traces.store import TraceStore
 
@@ -181,7 +182,12 @@ def generate(
     inputs = [{"question": q.question} for q, _, _ in todo]
     report = GenerateReport(len(plan), len(plan) - len(todo), 0, 0, 0, 0, 0.0, label)
     started = time.time()
-    with tqdm(total=len(todo), desc=f"generate {label}", unit="run", disable=not progress) as bar:
+    with (
+        tqdm(total=len(todo), desc=f"generate {label}", unit="run", disable=not progress) as bar,
+        StepProgress(bar) as steps,
+    ):
+        for config in configs:
+            config["callbacks"] = [steps]  # counts model calls and tokens while runs are in flight
         for i, output in graph.batch_as_completed(inputs, configs, return_exceptions=True):
             pid = todo[i][2]
             if isinstance(output, BaseException) and (err := endpoint_error(output, model)):
@@ -209,7 +215,7 @@ def generate(
             report.answered += traj.outcome == "answered"
             report.correct += bool(traj.correct)
             bar.update()
-            bar.set_postfix(acc=f"{report.correct / report.done:.2f}", failed=report.failed)
+            steps.note(acc=f"{report.correct / report.done:.2f}", failed=report.failed)
     report.wall_s = time.time() - started
     return report
 

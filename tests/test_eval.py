@@ -229,3 +229,17 @@ def test_cli_bad_dataset_is_a_one_line_usage_error(tmp_path, monkeypatch) -> Non
     assert result.exit_code == 2 and result.stdout == ""
     assert not list(tmp_path.iterdir())  # no store was created
     assert result.stderr.strip().startswith("error: unknown dataset")
+
+
+def test_progress_counts_every_model_call_while_runs_are_in_flight(capsys) -> None:
+    evaluate(
+        scripted(_math_script),
+        [MATH[0], MATH[1], MATH[3]],  # 2 + 3 + 1 model calls
+        tools=[calculator],
+        task="math",
+        max_steps=3,
+        concurrency=4,
+        progress=True,
+    )
+    err = capsys.readouterr().err
+    assert "steps 6 (" in err.rsplit("\r", 1)[-1]  # the bar's last state: every call counted
