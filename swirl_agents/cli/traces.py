@@ -122,16 +122,41 @@ def export(
     outcome: OutcomeOpt = None,
     batch: BatchOpt = None,
     limit: LimitOpt = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="swirl: one trajectory record per line; openai: one chat "
+            '{"messages": [...], "tools": [...]} per line (OpenAI fine-tuning, TRL).',
+        ),
+    ] = "swirl",
+    tool_arguments: Annotated[
+        str,
+        typer.Option(
+            "--tool-arguments",
+            help="With --format openai: tool-call arguments as a JSON 'string' (OpenAI) or "
+            "an 'object' (Hugging Face chat templates).",
+        ),
+    ] = "string",
     as_json: JsonOpt = False,
 ) -> None:
-    """Write records (optionally filtered) to a JSONL file, one record per line."""
+    """Write records (optionally filtered) to a JSONL file, one record (or chat) per line."""
+    from swirl_agents.traces.formats import EXPORT_FORMATS, write_openai
     from swirl_agents.traces.jsonl import write_jsonl
 
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if tool_arguments not in ("string", "object"):
+        raise UsageError(f"--tool-arguments must be string or object, got {tool_arguments!r}")
     filters = {"source": source, "dataset": dataset, "split": split, "outcome": outcome}
     with _open(store) as s:
-        n = write_jsonl(out, s.iter(limit=limit, import_batch=batch, **filters))
+        records = s.iter(limit=limit, import_batch=batch, **filters)
+        if fmt == "openai":
+            n = write_openai(out, records, arguments=tool_arguments)
+        else:
+            n = write_jsonl(out, records)
     if as_json:
-        print_json({"exported": n, "out": out})
+        print_json({"exported": n, "out": out, "format": fmt})
     else:
         typer.echo(f"exported {n} records to {out}")
 
@@ -139,15 +164,38 @@ def export(
 @traces_app.command("import")
 @cli_errors
 def import_(
-    path: Annotated[str, typer.Argument(help="A JSONL file of trajectory records.")],
+    path: Annotated[
+        str, typer.Argument(help="A JSONL file: trajectory records, chats or LangSmith runs.")
+    ],
     store: StoreOpt = None,
     batch: Annotated[
         str | None,
         typer.Option("--batch", help="The import batch id to record (default: a new one)."),
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help='swirl (trajectory records), openai (chats {"messages": [...], '
+            '"tools": [...]}), langsmith (a run export), or auto: detected from the file.',
+        ),
+    ] = "auto",
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="Set the source of every imported record (default: a record's own; "
+            "production for chats and LangSmith runs).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add the trajectory records of a JSONL file to the store (created if needed).
+    """Add the trajectories of a file to the store (created if needed).
+
+    Formats (--format, detected by default): our trajectory records (one per line); OpenAI-format
+    chat logs, one chat per line, each one trajectory (the first user message is the question,
+    each assistant turn a step with its tool calls and results); LangSmith run exports (JSONL or
+    a JSON array of runs), one trajectory per trace.
 
     Each line is imported whole or not at all. A line that is not UTF-8, not JSON, or not a
     trajectory record (the required fields question, steps, outcome with their types, and at least
@@ -156,11 +204,14 @@ def import_(
     then exits 1. Each added record gets metadata["import_batch"]: undo a wrong import with
     `swirl traces delete --batch ID --yes`.
     """
-    from swirl_agents.traces.jsonl import LineError, iter_jsonl
+    from swirl_agents.traces.formats import detect_format, iter_file
+    from swirl_agents.traces.jsonl import LineError
 
     batch = batch or f"import-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     errors: list[LineError] = []
-    records = iter_jsonl(path, errors=errors)  # fails on a missing file before a store is made
+    # fails on a missing file, a bad format or source before a store is made
+    records = iter_file(path, fmt, errors=errors, source=source)
+    fmt = detect_format(path) if fmt == "auto" else fmt
     with _open(store, create=True) as s:
         read = added = 0
         pending = []
@@ -180,12 +231,13 @@ def import_(
         "errors": [str(e) for e in errors],
         "batch": batch,
         "store": store_path(store),
+        "format": fmt,
     }
     if as_json:
         print_json(summary)
     else:
         typer.echo(
-            f"imported {added} new records from {path} into {store_path(store)} "
+            f"imported {added} new records from {path} ({fmt}) into {store_path(store)} "
             f"({read - added} already there, {len(errors)} malformed lines skipped); "
             f"batch {batch}"
         )
