@@ -9,7 +9,10 @@ is touched. ``build_graph`` is also checked in-process for its configuration err
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +32,7 @@ from swirl_agents.serving import build_graph, chat_model_from_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
+README_SECTION = "## Serve it with LangGraph"
 QUESTION = "A shop sells 17 boxes of 23 pens and 4 loose pens. How many pens?"
 READY_TIMEOUT_S = 60
 
@@ -181,6 +185,25 @@ async def test_sdk_streams_a_run_and_reads_the_final_state(fake_server):
         store.close()
     assert sorted(t.question for t in logged) == sorted([QUESTION, "And twice that?"])
     assert {t.source for t in logged} == {"production"}
+
+
+def _readme_client_block() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index(README_SECTION) :].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert 'get_sync_client(url="http://127.0.0.1:2024")' in block
+    return block
+
+
+def test_readme_client_runs_as_written(fake_server):
+    url, _ = fake_server
+    block = _readme_client_block().replace("http://127.0.0.1:2024", url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README serve", "exec"), {})
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == "395 answered 2"
+    assert [line.split()[0] for line in lines[:-1]] == ["metadata"] + ["updates"] * 5
 
 
 async def test_serves_a_local_checkpoint(tmp_path):
