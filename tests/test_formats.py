@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swirl_agents.cli import app
+from swirl_agents.errors import UsageError
 from swirl_agents.protocol import build_messages
 from swirl_agents.traces import LineError, SchemaError, SQLiteTraceStore, Step, Trajectory
 from swirl_agents.traces.formats import (
@@ -270,7 +271,7 @@ def test_format_detection_and_source_override(tmp_path):
     assert detect_format(array) == "langsmith"
     assert [t.source for t in iter_file(records, source="eval")] == ["eval"]
     assert [t.source for t in iter_file(runs)] == ["production"]
-    with pytest.raises(Exception, match="source must be one of"):
+    with pytest.raises(UsageError, match="source must be one of"):
         iter_file(records, source="bogus")
     with pytest.raises(FileNotFoundError):
         iter_file(tmp_path / "missing.jsonl", "openai")
