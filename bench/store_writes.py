@@ -1,9 +1,10 @@
 """Trace store writes per second with several writer processes, checking the final count.
 
-    .venv/bin/python bench/store_writes.py [--procs 8] [--per-proc 1000] [--repeats 3]
+    .venv/bin/python bench/store_writes.py [--procs 8] [--per-proc 1000] [--repeats 3] [--store URL]
 
 Each process writes ``--per-proc`` realistic records (5 steps, a few hundred characters each)
-into one SQLite store, either one transaction per record (``add``: what the agent's logging does)
+into one store (a new SQLite file each repeat; with ``--store postgresql://...``, that database's
+table, emptied before each repeat: e.g. under ``SWIRL_PG_DURABLE=1 .ci/with-postgres``), either one transaction per record (``add``: what the agent's logging does)
 or in batches (``add_many``). Prints one JSON line last: median traces/s per mode.
 """
 
@@ -18,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from swirl_agents.traces import SQLiteTraceStore, Step, Trajectory
+from swirl_agents.traces import Step, Trajectory, open_store
 
 
 def record(worker: int, i: int) -> Trajectory:
@@ -44,7 +45,7 @@ def record(worker: int, i: int) -> Trajectory:
 
 
 def writer(path: str, worker: int, n: int, batch: int, start) -> None:
-    store = SQLiteTraceStore(path)
+    store = open_store(path)
     records = [record(worker, i) for i in range(n)]
     start.wait()
     if batch <= 1:
@@ -56,10 +57,15 @@ def writer(path: str, worker: int, n: int, batch: int, start) -> None:
     store.close()
 
 
-def once(procs: int, per_proc: int, batch: int) -> float:
+def once(procs: int, per_proc: int, batch: int, url: str | None = None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "bench.db")
-        SQLiteTraceStore(path).close()
+        path = url or str(Path(tmp) / "bench.db")
+        open_store(path).close()
+        if url:
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("TRUNCATE trajectories")
         ctx = mp.get_context("fork")
         start = ctx.Barrier(procs + 1)
         workers = [
@@ -74,7 +80,7 @@ def once(procs: int, per_proc: int, batch: int) -> float:
         elapsed = time.perf_counter() - t0
         if any(p.exitcode for p in workers):
             sys.exit("a writer process failed")
-        with SQLiteTraceStore(path) as store:
+        with open_store(path) as store:
             count = store.count()
         if count != procs * per_proc:
             sys.exit(f"count mismatch: {count} != {procs * per_proc}")
@@ -87,14 +93,16 @@ def main() -> None:
     parser.add_argument("--per-proc", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=100, help="records per add_many transaction")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--store", help="a postgresql:// URL (default: a new SQLite file)")
     args = parser.parse_args()
     result: dict[str, object] = {
+        "store": "postgres" if args.store else "sqlite",
         "procs": args.procs,
         "per_proc": args.per_proc,
         "batch": args.batch,
     }
     for mode, batch in (("add", 1), ("add_many", args.batch)):
-        rates = [once(args.procs, args.per_proc, batch) for _ in range(args.repeats)]
+        rates = [once(args.procs, args.per_proc, batch, args.store) for _ in range(args.repeats)]
         print(f"{mode}: {', '.join(f'{r:,.0f}' for r in rates)} traces/s", file=sys.stderr)
         result[f"{mode}_traces_per_s"] = round(statistics.median(rates))
     result["count_checked"] = True

@@ -207,3 +207,34 @@ def test_postgres_needs_psycopg(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(UsageError, match=r"pip install 'swirl-agents\[postgres\]'"):
         open_store("postgresql://127.0.0.1:1/db")
+
+
+def test_cli_on_a_postgres_store(postgres_url, tmp_path, monkeypatch):
+    """$SWIRL_STORE=postgresql://...: import, stats, export and delete --batch; a reader refuses
+    a database without a store (exit 2) and creates nothing."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from swirl_agents.cli import app
+    from swirl_agents.traces import write_jsonl
+
+    monkeypatch.setenv("SWIRL_STORE", postgres_url)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["traces", "stats", "--json"])
+    assert refused.exit_code == 2 and "no trace store" in refused.output
+    write_jsonl(tmp_path / "in.jsonl", [traj(i, correct=i % 2 == 0) for i in range(5)])
+    imported = runner.invoke(app, ["traces", "import", str(tmp_path / "in.jsonl"), "--json"])
+    assert imported.exit_code == 0, imported.output
+    batch = json.loads(imported.stdout)["batch"]
+    stats = json.loads(runner.invoke(app, ["traces", "stats", "--batch", batch, "--json"]).stdout)
+    assert (stats["total"], stats["accuracy"], stats["store"]) == (5, 0.6, postgres_url)
+    out = tmp_path / "out.jsonl"
+    assert runner.invoke(app, ["traces", "export", str(out)]).exit_code == 0
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [
+        f"t{i}" for i in range(5)
+    ]
+    deleted = runner.invoke(app, ["traces", "delete", "--batch", batch, "--yes", "--json"])
+    assert json.loads(deleted.stdout)["deleted"] == 5
+    with open_store(postgres_url, must_exist=True) as s:
+        assert s.count() == 0
