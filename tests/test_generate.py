@@ -213,6 +213,7 @@ def test_cli_generate_and_stats(tmp_path, monkeypatch, store_url):
     assert summary.pop("batch").startswith("import-")
     assert summary == {
         "read": 4, "added": 4, "duplicates": 0, "malformed": 1, "store": str(tmp_path / "b.db"),
+        "format": "swirl",
         "errors": [f"{out}:5: not JSON (Expecting property name enclosed in double quotes at column 2)"],
     }  # fmt: skip
     first_id = json.loads(out.read_text().splitlines()[0])["id"]
