@@ -9,6 +9,7 @@ is touched. ``build_graph`` is also checked in-process for its configuration err
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -48,11 +49,18 @@ def _langgraph_cli() -> str:
     return str(exe) if exe.exists() else (shutil.which("langgraph") or "langgraph")
 
 
+SERVER_VARS = (
+    "SWIRL_MODEL", "SWIRL_BASE_URL", "SWIRL_CHAT_MODEL", "SWIRL_TOOLS", "SWIRL_CORPUS",
+    "SWIRL_MAX_STEPS", "SWIRL_MAX_TOKENS", "SWIRL_PROTOCOL", "SWIRL_STORE",
+)  # fmt: skip
+
+
 def _server_env(extra: dict[str, str]) -> dict[str, str]:
+    """The caller's environment less LangSmith/LangChain keys and the server's own variables."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "LANGGRAPH_", "SWIRL_"))
+        if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "LANGGRAPH_")) and k not in SERVER_VARS
     }
     env.update(
         LANGGRAPH_CLI_NO_ANALYTICS="1",  # langgraph-cli: no usage report
@@ -87,7 +95,7 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> float:
     pytest.fail(f"langgraph dev not ready in {READY_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
 
 
-def _serve(tmp_path: Path, extra_env: dict[str, str]) -> Iterator[str]:
+def _serve(tmp_path: Path, extra_env: dict[str, str], *args: str) -> Iterator[str]:
     """Run ``langgraph dev`` on the repository's langgraph.json; yield its URL; stop it.
 
     The server's working directory is ``tmp_path``, so its dev persistence (``.langgraph_api``)
@@ -97,7 +105,7 @@ def _serve(tmp_path: Path, extra_env: dict[str, str]) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     cmd = [_langgraph_cli(), "dev", "--config", str(REPO / "langgraph.json"), "--host",
-           "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"]  # fmt: skip
+           "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload", *args]  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, cwd=tmp_path, env=_server_env(extra_env), stdout=out, stderr=subprocess.STDOUT
@@ -208,22 +216,29 @@ def test_readme_client_runs_as_written(fake_server):
 
 async def test_serves_a_local_checkpoint(tmp_path):
     """``SWIRL_MODEL`` set to a checkpoint directory: the real local backend (batching engine
-    on its own thread) under the server's event loop, which forbids blocking calls."""
+    on its own thread) under the server's event loop, which forbids blocking calls; three runs
+    at once share the one engine (``langgraph dev`` runs one at a time unless told more)."""
     pytest.importorskip("torch")
     from trainer_fixtures import tiny_model_dir
 
     model_dir = tiny_model_dir(tmp_path / "tiny")
     env = {"SWIRL_MODEL": str(model_dir), "SWIRL_MAX_STEPS": "2", "SWIRL_MAX_TOKENS": "8"}
-    for url in _serve(tmp_path, env):
+    for url in _serve(tmp_path, env, "--n-jobs-per-worker", "3"):
         client = get_client(url=url, api_key=None)
-        thread = await client.threads.create()
-        result = await client.runs.wait(
-            thread["thread_id"], "swirl_agent", input={"question": QUESTION}
-        )
-        # random weights never answer: the run ends at the step budget, not with an error
-        assert result["outcome"] == "no_answer" and result["answer"] is None
-        assert len(result["steps"]) == 2
-        assert all(s["token_ids"] for s in result["steps"])
+
+        async def ask(question: str, client=client) -> dict:
+            thread = await client.threads.create()
+            return await client.runs.wait(
+                thread["thread_id"], "swirl_agent", input={"question": question}
+            )
+
+        results = await asyncio.gather(*(ask(f"{QUESTION} ({i})") for i in range(3)))
+        for i, result in enumerate(results):
+            # random weights never answer: the run ends at the step budget, not with an error
+            assert result["question"] == f"{QUESTION} ({i})"
+            assert result["outcome"] == "no_answer" and result["answer"] is None
+            assert len(result["steps"]) == 2
+            assert all(s["token_ids"] for s in result["steps"])
 
 
 def test_build_graph_reads_the_environment():
