@@ -87,7 +87,7 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> float:
         if proc.poll() is not None:
             pytest.fail(f"langgraph dev exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(f"{url}/ok", timeout=1.0).status_code == 200:
+            if httpx.get(f"{url}/ok", timeout=1.0, trust_env=False).status_code == 200:
                 return time.monotonic() - start
         except httpx.HTTPError:
             pass
