@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
         ]),
     ])  # fmt: skip
     # 6. evaluation on the same test questions, two at a time
-    models = {"warm": str(warm), "sft": str(out / "sft"), "swirl": str(out / "swirl")}
+    # SFT and SWiRL first: their paired comparison is the experiment's question
+    models = {"sft": str(out / "sft"), "swirl": str(out / "swirl"), "warm": str(warm)}
     if args.eval_base:
         models["base"] = args.base
     evals = [
