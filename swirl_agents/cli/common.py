@@ -34,7 +34,11 @@ DatasetOpt = Annotated[
 ]
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", help="Trace store path (default $SWIRL_STORE or ./swirl_traces.db)."),
+    typer.Option(
+        "--store",
+        help="Trace store: a SQLite file or a postgresql:// URL (default $SWIRL_STORE or "
+        "./swirl_traces.db).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 LimitOpt = Annotated[

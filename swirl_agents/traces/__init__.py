@@ -16,13 +16,20 @@ from swirl_agents.traces.schema import (
     Trajectory,
     parse_record,
 )
-from swirl_agents.traces.store import FILTERS, SQLiteTraceStore, TraceStore, open_store
+from swirl_agents.traces.store import (
+    FILTERS,
+    PostgresTraceStore,
+    SQLiteTraceStore,
+    TraceStore,
+    open_store,
+)
 
 __all__ = [
     "FILTERS",
     "SCHEMA_VERSION",
     "REQUIRED_FIELDS",
     "LineError",
+    "PostgresTraceStore",
     "SQLiteTraceStore",
     "SchemaError",
     "Step",
@@ -46,10 +53,11 @@ def load_trajectories(
     errors: list[LineError] | None = None,
     **filters: Any,
 ) -> list[Trajectory]:
-    """Records from a store, a ``.db`` store file, or a ``.jsonl`` file, with the store filters.
+    """Records from a store, a store path or URL (``.db``, ``postgresql://...``), or a ``.jsonl``
+    file, with the store filters.
 
     Args:
-        path_or_store: a TraceStore, a SQLite store path, or a JSONL path.
+        path_or_store: a TraceStore, a SQLite store path, a postgresql:// URL, or a JSONL path.
         limit: at most this many records, in file/insertion order.
         errors: collects malformed JSONL lines (logged as warnings when None).
         filters: source, dataset, split, outcome, question_id, correct, since, until,

@@ -498,7 +498,7 @@ class PostgresTraceStore(_SQLTraceStore):
         except psycopg.ProgrammingError as exc:  # a malformed URL or an unknown option
             raise UsageError(f"trace store {self.label}: {_first_line(exc)}") from None
         except psycopg.OperationalError as exc:
-            reason = _first_line(exc)
+            reason = _first_line(exc).split("FATAL:", 1)[-1].strip()
             if "database" in reason and "does not exist" in reason:
                 raise UsageError(
                     f"no trace store at {self.label}: {reason} (create the database, e.g. "
