@@ -49,7 +49,7 @@ VotesOpt = Annotated[
 def _load(data: str, limit: int | None):
     from swirl_agents.traces import load_trajectories
 
-    if not Path(data).is_file():
+    if "://" not in data and not Path(data).is_file():  # a postgresql:// store is read as it is
         raise UsageError(
             f"--data {data!r}: no such file (a .db trace store or a .jsonl file; without --data "
             "the trace store is read: --store, $SWIRL_STORE or swirl_traces.db)"
