@@ -22,6 +22,7 @@ built from plain full-length layers (state-space or hybrid models) is refused wi
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import os
 import queue
@@ -462,14 +463,21 @@ class BatchEngine:
 
 # Workers whose engine was dropped, as (thread, inbox): the next engine hands its job to one.
 _PARKED: queue.Queue[tuple[threading.Thread, queue.SimpleQueue]] = queue.Queue()
+# Every live worker and the queue it waits on now; at exit each gets _STOP and is joined.
+_LIVE: dict[threading.Thread, list[queue.SimpleQueue]] = {}
+_STOP = object()
 
 
 def _work(engine_ref: weakref.ref[BatchEngine], requests: queue.SimpleQueue) -> None:
     """A worker thread: serves one engine until it is dropped, then waits for the next one.
 
-    Between batches it holds only the engine's queue, not the engine."""
+    Between batches it holds only the engine's queue, not the engine. It returns only when
+    :func:`_stop_workers` asks at exit."""
+    waits_on = _LIVE.setdefault(threading.current_thread(), [requests])
     while True:
         while (request := requests.get()) is not None:  # None: the engine was dropped
+            if request is _STOP:
+                return
             engine = engine_ref()
             if engine is None:
                 request.future.set_exception(
@@ -479,8 +487,26 @@ def _work(engine_ref: weakref.ref[BatchEngine], requests: queue.SimpleQueue) -> 
             engine._serve_until_idle(request)
             del engine  # may drop the last reference: its finalizer then queues None
         inbox: queue.SimpleQueue = queue.SimpleQueue()
+        waits_on[0] = inbox
         _PARKED.put((threading.current_thread(), inbox))
-        engine_ref, requests = inbox.get()
+        job = inbox.get()
+        if job is _STOP:
+            return
+        engine_ref, requests = job
+        waits_on[0] = requests
+
+
+@atexit.register
+def _stop_workers(timeout_s: float = 10.0) -> None:
+    """End every worker while the interpreter still runs normally (atexit comes before
+    finalization). A daemon thread that last ran torch and is woken *during* finalization is
+    killed mid-C++ frame, which aborts the process ("terminate called without an active
+    exception"); a worker that returned and was joined here cannot be."""
+    for waits_on in list(_LIVE.values()):
+        waits_on[0].put(_STOP)
+    deadline = time.monotonic() + timeout_s
+    for thread in list(_LIVE):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _cache_argument(model: Any) -> str:
