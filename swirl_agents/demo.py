@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import shlex
 import shutil
 import subprocess
@@ -112,7 +113,7 @@ def pipeline(
                           "--out", str(kept)])  # fmt: skip
     trained = out / "sft"
     _run("sft", trained / "config.json", ["train", "--method", "sft", "--data", str(kept),
-         "--max-steps", str(sft_steps), "--batch-size", str(batch_size), "--lr", str(lr),
+         "--model", "smollm2-base", "--max-steps", str(sft_steps), "--batch-size", str(batch_size), "--lr", str(lr),
          "--out", str(trained)])  # fmt: skip
     if swirl_steps:
         sft, trained = trained, out / "swirl"
@@ -123,11 +124,17 @@ def pipeline(
     store = open_store(str(out / "eval_traces.db"))
     try:
         for label, spec in (("base", "smollm2-base"), (trained.name, str(trained))):
+            cached = out / f"eval_{label}_{n_eval}.json"  # a rerun reuses finished evaluations
+            if cached.exists():
+                _say(f"[eval] {label}: cached ({cached})")
+                summaries.append(json.loads(cached.read_text()))
+                continue
             _say(f"[eval] {label} on the first {n_eval} GSM8K test questions")
             report = evaluate_dataset(
                 "gsm8k", "test", model=spec, limit=n_eval, concurrency=concurrency, store=store
             )
             summaries.append({**report.summary, "label": label})
+            cached.write_text(json.dumps(summaries[-1], default=str))
     finally:
         store.close()
     plot = plot_accuracy(summaries, out / "accuracy.png", "GSM8K test: base vs trained")

@@ -42,3 +42,20 @@ def test_pipeline_runs_the_stages_in_order_and_compares(monkeypatch, tmp_path, c
     assert (tmp_path / "accuracy.png").exists()
     table = capsys.readouterr().out
     assert "| base |" in table and "| swirl |" in table
+
+
+def test_a_rerun_reuses_every_finished_stage_the_evaluations_too(monkeypatch, tmp_path) -> None:
+    evals: list[str] = []
+
+    def fake_eval(dataset, split, *, model, limit, concurrency, store):
+        from swirl_agents.evaluate import EvalReport, summarize
+
+        evals.append(model)
+        return EvalReport({**summarize([], task="math", model=model), "n": limit})
+
+    monkeypatch.setattr(demo, "_run", lambda name, done, args: None)
+    monkeypatch.setattr("swirl_agents.evaluate.evaluate_dataset", fake_eval)
+    demo.pipeline(tmp_path, n_train=5, n_eval=3, swirl_steps=0, concurrency=2)
+    assert evals == ["smollm2-base", str(tmp_path / "sft")]
+    demo.pipeline(tmp_path, n_train=5, n_eval=3, swirl_steps=0, concurrency=2)
+    assert len(evals) == 2  # the second run evaluated nothing again
