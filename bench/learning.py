@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--completion-tokens", type=int, default=64, help="SWiRL tokens per sampled action")
     a("--beta", type=float, default=0.04, help="SWiRL KL weight")
     a("--eval-questions", type=int, default=300, help="first N GSM8K test questions")
+    a(
+        "--eval-warm-questions",
+        type=int,
+        default=None,
+        help="first N test questions for the warm model (default: --eval-questions)",
+    )
     a("--eval-base", action="store_true", help="also evaluate the base model (slow)")
     a("--concurrency", type=int, default=32, help="agent runs batched together")
     a("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for the whole job")
@@ -184,10 +190,12 @@ def main(argv: list[str] | None = None) -> None:
     models = {"sft": str(out / "sft"), "swirl": str(out / "swirl"), "warm": str(warm)}
     if args.eval_base:
         models["base"] = args.base
+    # the paired comparisons use the questions both sides answered (the first N of the split)
+    limits = {"warm": args.eval_warm_questions or args.eval_questions}
     evals = [
         (f"eval_{name}", out / "eval" / name / "summary.json", [
             S, "eval", "--dataset", "gsm8k", "--split", "test",
-            "--limit", str(args.eval_questions), "--model", spec,
+            "--limit", str(limits.get(name, args.eval_questions)), "--model", spec,
             "--concurrency", str(args.concurrency), "--store", str(out / "eval_traces.db"),
             "--report", str(out / "eval" / name), "--json",
         ])
