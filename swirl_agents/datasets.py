@@ -15,11 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swirl_agents.errors import UsageError
+from swirl_agents.errors import SwirlError, UsageError
 from swirl_agents.grading import gsm8k_gold
 from swirl_agents.paths import data_root
 
 SPLITS: dict[str, tuple[str, ...]] = {"gsm8k": ("train", "test"), "hotpotqa": ("train", "eval")}
+
+
+class NoSuchDatasetFile(UsageError, FileNotFoundError):
+    """``--dataset PATH`` names a file that does not exist (bad usage: exit 2)."""
+
+
+class MissingData(SwirlError, FileNotFoundError):
+    """A built-in dataset's file is not under the data root (a setup problem: exit 1)."""
 
 
 @dataclass
@@ -32,6 +40,12 @@ class Question:
     dataset: str  # gsm8k, hotpotqa, or the JSONL file's stem
     split: str  # train, test, eval, or "all" for a JSONL file
     metadata: dict[str, Any] = field(default_factory=dict)  # solution, supporting titles, ...
+
+
+def canonical_dataset(dataset: str) -> str:
+    """``gsm8k`` / ``hotpotqa`` in any case as their canonical names; a path unchanged."""
+    name = dataset.strip().lower()
+    return name if name in SPLITS else dataset
 
 
 def task_for(dataset: str) -> str:
@@ -63,18 +77,20 @@ def load_questions(
     """
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")
-    if dataset.endswith(".jsonl") or os.sep in dataset:
+    if offset < 0:
+        raise UsageError(f"--offset must be at least 0, got {offset}")
+    name = dataset.strip().lower()
+    if name in SPLITS:
+        wanted = (split or "").strip().lower()
+        if wanted not in SPLITS[name]:
+            raise UsageError(f"{name} has splits {' and '.join(SPLITS[name])}, not {split!r}")
+        rows = _gsm8k(wanted) if name == "gsm8k" else _hotpotqa(wanted)
+    elif _is_path(dataset):
         rows = _from_file(Path(dataset))
-    elif dataset in SPLITS:
-        if split not in SPLITS[dataset]:
-            raise UsageError(f"{dataset} has splits {' and '.join(SPLITS[dataset])}, not {split!r}")
-        rows = _gsm8k(split) if dataset == "gsm8k" else _hotpotqa(split)
     else:
         raise UsageError(
             f"unknown dataset {dataset!r}: use gsm8k, hotpotqa, or a path to a .jsonl file"
         )
-    if offset < 0:
-        raise UsageError(f"--offset must be at least 0, got {offset}")
     out: list[Question] = []
     for q in itertools.islice(rows, offset, None):
         if limit is not None and len(out) >= limit:
@@ -83,11 +99,35 @@ def load_questions(
     return out
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _is_path(dataset: str) -> bool:
+    """Whether ``--dataset`` names a file: it ends in .jsonl, has a directory part, or exists."""
+    return (
+        dataset.endswith(".jsonl")
+        or os.sep in dataset
+        or "/" in dataset
+        or Path(dataset).expanduser().exists()
+    )
+
+
+def _records(path: Path, *, builtin: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path} (data root: {data_root()}, set $SWIRL_DATA)")
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
+        if builtin:  # only the built-in datasets live under the data root
+            raise MissingData(
+                f"no such file: {path} (the data root is {data_root()}: set $SWIRL_DATA to the "
+                "folder that holds gsm8k/ and hotpotqa/)"
+            )
+        if path.is_dir():
+            raise NoSuchDatasetFile(f"{path} is a directory, not a JSONL file of questions")
+        raise NoSuchDatasetFile(f"no such file: {path}")
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(
+                    f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
+                    f"{exc.start + 1})"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -101,7 +141,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def _gsm8k(split: str) -> Iterator[Question]:
     path = data_root() / "gsm8k" / f"{split}.jsonl"
-    for i, (_, r) in enumerate(_records(path)):
+    for i, (_, r) in enumerate(_records(path, builtin=True)):
         yield Question(
             id=f"gsm8k-{split}-{i:05d}",
             question=r["question"],
@@ -114,7 +154,7 @@ def _gsm8k(split: str) -> Iterator[Question]:
 
 def _hotpotqa(split: str) -> Iterator[Question]:
     path = data_root() / "hotpotqa" / "hotpotqa_dev_distractor_union.jsonl"
-    for _, r in _records(path):
+    for _, r in _records(path, builtin=True):
         if (r["dev_index"] % 4 == 0) != (split == "eval"):
             continue
         yield Question(
