@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -61,6 +63,66 @@ def eprint(*args: Any) -> None:
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+_EMBEDDED = ("smollm2", "smollm2-base")
+
+
+def check_model(spec: str | None, base_url: str | None = None, *, flag: str = "--model") -> None:
+    """Reject a ``--model`` / ``--base-url`` pair that cannot work, before any model loads.
+
+    It imports nothing and reads no weights, so a command checks all its arguments first.
+
+    Args:
+        spec: the ``--model`` string (``None``: the embedded default).
+        base_url: the ``--base-url`` given with it.
+        flag: the option's name in messages (``--grader``, ``--judge``).
+    """
+    if spec is None:
+        spec = _EMBEDDED[0]
+    spec = spec.strip()
+    if not spec:
+        raise UsageError(f"empty {flag}")
+    if base_url is not None and not spec.startswith("openai:"):
+        raise UsageError(
+            f"--base-url needs {flag} openai:NAME (an OpenAI-compatible server), got {spec!r}"
+        )
+    if spec.lower() in _EMBEDDED or Path(spec).expanduser().is_dir() or ":" in spec:
+        return
+    if "/" in spec or spec.startswith((".", "~")):
+        raise UsageError(f"{flag} {spec!r}: no such model directory")
+    close = difflib.get_close_matches(spec.lower(), _EMBEDDED, n=1, cutoff=0.75)
+    if close:
+        raise UsageError(f"unknown model {spec!r} ({flag}): did you mean {close[0]}?")
+
+
+def build_model(spec: str | None, base_url: str | None = None, **kwargs: Any) -> Any:
+    """:func:`swirl_agents.models.load_chat_model` after :func:`check_model`; a provider's
+    refusal to build (e.g. no API key) in one readable line."""
+    check_model(spec, base_url)
+    from swirl_agents.models import load_chat_model
+
+    try:
+        return load_chat_model(spec, base_url=base_url, **kwargs)
+    except UsageError as exc:
+        reason = _validation_reason(exc.__context__)
+        if reason is None:
+            raise
+        raise UsageError(f"cannot build model {spec!r}: {reason}") from None
+
+
+def _validation_reason(exc: BaseException | None) -> str | None:
+    """The first message of a pydantic ValidationError (where a provider says which key is
+    missing), whose own first line only counts its errors."""
+    errors = getattr(exc, "errors", None)
+    if exc is None or type(exc).__name__ != "ValidationError" or not callable(errors):
+        return None
+    try:
+        first = errors()[0]
+        msg = str(first.get("msg", "")).removeprefix("Value error, ").strip()
+    except Exception:  # noqa: BLE001 - not the shape we know
+        return None
+    return msg.splitlines()[0] if msg else None
 
 
 def cli_errors(fn: F) -> F:

@@ -14,6 +14,8 @@ from swirl_agents.cli.common import (
     ModelOpt,
     OffsetOpt,
     StoreOpt,
+    build_model,
+    check_model,
     cli_errors,
     eprint,
     print_json,
@@ -71,45 +73,52 @@ def generate_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Generate trajectories for a dataset split into the trace store; a rerun resumes."""
+    from swirl_agents.datasets import canonical_dataset
     from swirl_agents.traces.store import open_store
 
-    trace_store = open_store(store_path(store))
-    try:
-        if from_annotations:
-            from swirl_agents.bootstrap import bootstrap
+    dataset = canonical_dataset(dataset)
+    if from_annotations:
+        from swirl_agents.bootstrap import bootstrap
 
-            result = bootstrap(dataset, split, limit=limit, offset=offset)
-            summary = result.summary()
+        result = bootstrap(dataset, split, limit=limit, offset=offset)  # a bad --dataset fails here
+        summary = result.summary()
+        trace_store = open_store(store_path(store))  # opened once the arguments are known good
+        try:
             summary["added"] = trace_store.add_many(result.trajectories)
-        else:
-            from swirl_agents.datasets import (
-                default_max_steps,
-                default_tools,
-                load_questions,
-                task_for,
+        finally:
+            trace_store.close()
+    else:
+        from swirl_agents.datasets import default_max_steps, default_tools, load_questions, task_for
+        from swirl_agents.tools import load_tools
+
+        # Every argument is checked before the store opens and the model loads (which takes
+        # seconds for the embedded one): a typo fails at once.
+        task = task_for(dataset)
+        questions = load_questions(dataset, split, limit=limit, offset=offset)
+        if not questions:
+            raise UsageError(f"no questions in {dataset} {split}")
+        check_model(model, base_url)
+        tool_list = load_tools(tools.split(",") if tools else default_tools(task))
+        if not tool_list:
+            raise UsageError("--tools names no tool")
+        if samples > 1 and temperature == 0:
+            eprint(
+                "note: --temperature 0 decodes greedily: the samples of a question will be identical"
             )
-            from swirl_agents.generate import generate, retry_policy
-            from swirl_agents.models import load_chat_model
-            from swirl_agents.tools import load_tools
+        extra = {}
+        if rps:
+            from langchain_core.rate_limiters import InMemoryRateLimiter
 
-            task = task_for(dataset)
-            questions = load_questions(dataset, split, limit=limit, offset=offset)
-            if not questions:
-                raise UsageError(f"no questions in {dataset} {split}")
-            if samples > 1 and temperature == 0:
-                eprint(
-                    "note: --temperature 0 decodes greedily: the samples of a question will be identical"
-                )
-            extra = {}
-            if rps:
-                from langchain_core.rate_limiters import InMemoryRateLimiter
+            extra["rate_limiter"] = InMemoryRateLimiter(requests_per_second=rps)
+        from swirl_agents.generate import generate, retry_policy
 
-                extra["rate_limiter"] = InMemoryRateLimiter(requests_per_second=rps)
+        trace_store = open_store(store_path(store))  # a bad --store fails before the model loads
+        try:
             report = generate(
-                load_chat_model(model, base_url=base_url, temperature=temperature, **extra),
+                build_model(model, base_url, temperature=temperature, **extra),
                 questions,
                 store=trace_store,
-                tools=load_tools(tools.split(",") if tools else default_tools(task)),
+                tools=tool_list,
                 task=task,
                 max_steps=max_steps or default_max_steps(task),
                 samples=samples,
@@ -118,10 +127,10 @@ def generate_command(
                 retry_failed=retry_failed,
                 metadata={"temperature": temperature, "model_spec": model},
             )
-            summary = report.summary()
-        summary["store"] = store_path(store)
-    finally:
-        trace_store.close()
+        finally:
+            trace_store.close()
+        summary = report.summary()
+    summary["store"] = store_path(store)
     if as_json:
         print_json(summary)
     elif from_annotations:
