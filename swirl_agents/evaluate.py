@@ -1,8 +1,10 @@
 """Evaluate an agent on a dataset split: run it concurrently, grade every answer, store every run.
 
-``evaluate(model, questions)`` runs the SWiRL agent on each question (``graph.batch_as_completed``
-with ``max_concurrency``, so a local model batches the concurrent calls into one ``generate``),
-grades the answers with the rule graders or an LLM grader, stores each run as a trace (source
+``evaluate(model, questions)`` runs the SWiRL agent on each question through the run loop that
+``swirl generate`` uses too (:func:`swirl_agents.runs.run_agent`: concurrent runs, a local model
+batching them into one ``generate``, one retry policy), grades the answers with the outcome grader
+that ``swirl filter`` uses too (:mod:`swirl_agents.graders`: the rule grader or an LLM grader,
+against the gold answer or any of its ``aliases``), stores each run as a trace (source
 ``"eval"``), and returns per-question results plus a summary:
 
 - ``n`` counts every question, failed runs included; a run with no answer is wrong. An endpoint
@@ -10,14 +12,13 @@ grades the answers with the rule graders or an LLM grader, stores each run as a 
   ``swirl_agents.errors.EndpointError`` instead of scoring zero.
 - ``accuracy_ci95`` is the 95% Wilson score interval.
 - ``valid_action_rate`` is per model call (every step), over all runs.
-- for QA, ``f1`` (token F1) and ``recall_at_5``: the share of gold supporting titles found in the
+- for QA, ``f1`` (token F1 against the best accepted answer) and ``recall_at_5``: the share of gold supporting titles found in the
   top-5 corpus hits of the run's search queries (union over queries), averaged over questions.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 import uuid
 from collections import Counter
@@ -26,21 +27,42 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
-from tqdm.auto import tqdm
+from langgraph.types import RetryPolicy
 
 from swirl_agents import grading
-from swirl_agents.agent import create_swirl_agent, model_name
-from swirl_agents.errors import endpoint_error
-from swirl_agents.progress import StepProgress
+from swirl_agents.agent import model_name
+from swirl_agents.graders import (
+    Answer,
+    GraderFn,
+    LLMGrader,
+    OutcomeGrader,
+    RuleGrader,
+    answer_of,
+    grade_one,
+    load_grader,
+)
+from swirl_agents.runs import RunItem, run_agent, trace_fields
 from swirl_agents.traces.schema import Trajectory
 
 if TYPE_CHECKING:
     from swirl_agents.datasets import Question
 
-# A grader sees (question, prediction, gold) and says correct (True), wrong (False) or unknown (None).
-Grader = Callable[[str, "str | None", str], "bool | None"]
+__all__ = [
+    "EvalReport",
+    "Grader",
+    "LLMGrader",
+    "QuestionResult",
+    "evaluate",
+    "evaluate_dataset",
+    "rule_grader",
+    "summarize",
+    "wilson_interval",
+]
+
+# A grader: an OutcomeGrader (``swirl_agents.graders``: rule or LLM), or a function of
+# (question, prediction, gold) that says correct (True), wrong (False) or unknown (None).
+Grader = OutcomeGrader | GraderFn
 # Titles of the top-k corpus hits for a query (for recall@5 on HotPotQA).
 TitleSearch = Callable[[str], Sequence[str]]
 
@@ -57,40 +79,10 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def rule_grader(task: str) -> Grader:
-    """Numeric equivalence for ``math``, normalised exact match for ``qa`` (never unknown)."""
-
-    def grade(question: str, prediction: str | None, gold: str) -> bool:
-        return grading.grade(prediction, gold, task)
-
-    return grade
-
-
-_GRADER_PROMPT = """You grade answers. Given a question, the reference answer and a predicted \
-answer, reply YES if the prediction means the same as the reference (ignore wording, units and \
-formatting), otherwise NO. Reply with one word: YES or NO."""
-
-
-class LLMGrader:
-    """An LLM judge of answer equivalence (YES/NO); unparseable verdicts are unknown (None)."""
-
-    def __init__(self, model: BaseChatModel) -> None:
-        """Args:
-        model: any LangChain chat model, called once per graded answer.
-        """
-        self.model = model
-
-    def __call__(self, question: str, prediction: str | None, gold: str) -> bool | None:
-        if prediction is None:
-            return False
-        reply = self.model.invoke(
-            [
-                SystemMessage(_GRADER_PROMPT),
-                HumanMessage(f"Question: {question}\nReference: {gold}\nPrediction: {prediction}"),
-            ]
-        )
-        verdicts = set(re.findall(r"\b(YES|NO)\b", reply.text.upper()))
-        return verdicts == {"YES"} if len(verdicts) == 1 else None
+def rule_grader(task: str | None = None) -> OutcomeGrader:
+    """The rule grader (numeric equivalence for math, normalised exact match for QA, never
+    unknown); the task comes with each answer."""
+    return RuleGrader()
 
 
 @dataclass
@@ -165,6 +157,7 @@ def evaluate(
     grader: Grader | None = None,
     title_search: TitleSearch | None = None,
     model_label: str | None = None,
+    retry: RetryPolicy | None = None,
     progress: bool = True,
 ) -> EvalReport:
     """Run the agent on every question, grade, store each run as a trace, and summarise.
@@ -172,73 +165,56 @@ def evaluate(
     Args:
         model: the chat model under evaluation.
         questions: ``swirl_agents.datasets.Question`` records (id, question, answer, dataset, split,
-            metadata; HotPotQA's ``metadata["supporting_titles"]`` feeds recall@5).
+            metadata; HotPotQA's ``metadata["supporting_titles"]`` feeds recall@5, and
+            ``metadata["aliases"]`` lists other accepted answers).
         tools: the agent's tools.
         task: ``"math"`` or ``"qa"``: picks the prompt hints, the rule grader and the QA metrics.
         max_steps: the agent's step budget (model calls per question).
         concurrency: how many runs are in flight at once (a local model batches them).
         store: a trace store (``add(trajectory)``); every run is stored with source ``"eval"``.
-        grader: ``(question, prediction, gold) -> bool | None``; default: the rule grader for ``task``.
+        grader: an outcome grader (``swirl_agents.graders``) or a function
+            ``(question, prediction, gold) -> bool | None``; default: the rule grader.
         title_search: ``query -> titles of the top-5 hits``, for recall@5 (QA); None skips it.
         model_label: the model name reported in the summary (default: the model's own name).
+        retry: the retry policy for model calls (default: ``swirl_agents.runs.retry_policy()``).
         progress: show a tqdm progress bar on stderr.
     """
-    grader = grader or rule_grader(task)
+    grader = grader or RuleGrader()
     label = model_label or model_name(model)
     eval_id = uuid.uuid4().hex[:12]
-    collected: dict[str, Trajectory] = {}
-    graph = create_swirl_agent(
-        model,
-        tools,
-        max_steps=max_steps,
-        task=task,
-        on_trace=lambda traj: collected.__setitem__(traj.id, traj),
-        trace_source="eval",
-    )
-    trace_ids = [uuid.uuid4().hex for _ in questions]
-    configs = [
-        {
-            "max_concurrency": concurrency,
-            "configurable": {"swirl_trace": _trace_fields(q, tid, eval_id, label)},
-        }
-        for q, tid in zip(questions, trace_ids, strict=True)
+    meta = {"eval_id": eval_id, "eval_model": label}
+    items = [
+        RunItem(q.question, trace_fields(q, uuid.uuid4().hex, metadata=meta)) for q in questions
     ]
-    inputs = [{"question": q.question} for q in questions]
     results: list[QuestionResult | None] = [None] * len(questions)
     trajectories: list[Trajectory | None] = [None] * len(questions)
-    started, n_done, n_correct = time.time(), 0, 0
-    with (
-        tqdm(total=len(questions), desc=f"eval {label}", disable=not progress) as bar,
-        StepProgress(bar) as steps,
-    ):
-        for config in configs:
-            config["callbacks"] = [steps]  # counts model calls and tokens while runs are in flight
-        runs = graph.batch_as_completed(inputs, configs, return_exceptions=True)
-        for i, output in runs:
-            q, tid = questions[i], trace_ids[i]
-            if isinstance(output, BaseException) and (err := endpoint_error(output, model)):
-                raise err from output  # every run would fail so: no accuracy of 0 for a typo
-            if isinstance(output, BaseException) or tid not in collected:
-                traj = Trajectory(
-                    question=q.question,
-                    outcome="failed",
-                    source="eval",
-                    model=label,
-                    error=f"{type(output).__name__}: {output}"
-                    if isinstance(output, BaseException)
-                    else "the run ended without a trace",
-                    **_trace_fields(q, tid, eval_id, label),
-                )
-            else:
-                traj = collected.pop(tid)
-            result = _grade(traj, q, task, grader, title_search)
-            traj.correct = result.correct
-            if store is not None:
-                store.add(traj)
-            results[i], trajectories[i] = result, traj
-            n_done, n_correct = n_done + 1, n_correct + result.correct
-            bar.update()
-            steps.note(acc=f"{n_correct / n_done:.2f}")
+    tally = {"done": 0, "correct": 0}
+
+    def finish(i: int, traj: Trajectory) -> dict[str, str]:
+        result = _grade(traj, questions[i], task, grader, title_search)
+        traj.correct = result.correct
+        if store is not None:
+            store.add(traj)
+        results[i], trajectories[i] = result, traj
+        tally["done"] += 1
+        tally["correct"] += result.correct
+        return {"acc": f"{tally['correct'] / tally['done']:.2f}"}
+
+    started = time.time()
+    run_agent(
+        model,
+        items,
+        finish,
+        tools=tools,
+        task=task,
+        max_steps=max_steps,
+        source="eval",
+        concurrency=concurrency,
+        retry=retry,
+        model_label=label,
+        desc=f"eval {label}",
+        progress=progress,
+    )
     done = [r for r in results if r is not None]
     summary = summarize(
         done,
@@ -252,22 +228,14 @@ def evaluate(
     return EvalReport(summary, done, [t for t in trajectories if t is not None])
 
 
-def _trace_fields(q: Question, trace_id: str, eval_id: str, label: str) -> dict[str, Any]:
-    return {
-        "id": trace_id,
-        "gold_answer": q.answer,
-        "dataset": q.dataset,
-        "split": q.split,
-        "question_id": q.id,
-        "metadata": {"eval_id": eval_id, "eval_model": label},
-    }
-
-
 def _grade(
     traj: Trajectory, q: Question, task: str, grader: Grader, title_search: TitleSearch | None
 ) -> QuestionResult:
     actions = Counter(s.kind for s in traj.steps)
-    verdict = grader(q.question, traj.answer, q.answer) if traj.outcome == "answered" else False
+    answer = answer_of(traj, task)
+    if traj.outcome != "answered":
+        answer = Answer(answer.question, None, answer.gold, answer.aliases, task)
+    verdict = grade_one(grader, answer)
     result = QuestionResult(
         question_id=q.id,
         question=q.question,
@@ -283,7 +251,7 @@ def _grade(
         trace_id=traj.id,
     )
     if task == "qa":
-        result.f1 = grading.f1(traj.answer, q.answer) if traj.answer is not None else 0.0
+        result.f1 = grading.best_f1(answer.prediction, answer.gold, answer.aliases)
         gold_titles = set((q.metadata or {}).get("supporting_titles") or [])
         if title_search is not None and gold_titles:
             found: set[str] = set()
@@ -305,7 +273,7 @@ def evaluate_dataset(
     max_steps: int | None = None,
     concurrency: int = 8,
     store: Any = None,
-    grader: str | BaseChatModel = "rule",
+    grader: str | BaseChatModel | OutcomeGrader = "rule",
     corpus_path: str | None = None,
     progress: bool = True,
 ) -> EvalReport:
@@ -321,8 +289,10 @@ def evaluate_dataset(
         max_steps: the step budget (default: the task's, math 10, qa 5).
         concurrency: runs in flight at once.
         store: a trace store for the runs (source ``"eval"``).
-        grader: ``"rule"``, or a chat model / model spec used as an LLM grader.
-        corpus_path: the corpus for the search tool (default: the HotPotQA union corpus).
+        grader: ``"rule"``, an outcome grader, or a chat model / model spec for the LLM grader
+            (``swirl_agents.graders.load_grader``: the verdict cache that ``swirl filter`` shares).
+        corpus_path: the JSONL corpus (``{"id", "title", "text"}``) for the search tool and
+            recall@5 (default: the HotPotQA union corpus).
         progress: show progress bars on stderr.
     """
     from swirl_agents.datasets import default_max_steps, default_tools, load_questions, task_for
@@ -348,8 +318,8 @@ def evaluate_dataset(
     if not isinstance(model, BaseChatModel):
         label = model or "smollm2"
         model = load_chat_model(model, base_url=base_url)
-    if isinstance(grader, str) and grader != "rule":
-        grader = load_chat_model(grader, base_url=base_url)
+    if not hasattr(grader, "grade_answers"):
+        grader = load_grader(grader, base_url=base_url)  # type: ignore[arg-type]
     return evaluate(
         model,
         questions,
@@ -358,7 +328,7 @@ def evaluate_dataset(
         max_steps=max_steps or default_max_steps(task),
         concurrency=concurrency,
         store=store,
-        grader=LLMGrader(grader) if isinstance(grader, BaseChatModel) else None,
+        grader=grader,  # type: ignore[arg-type]
         title_search=title_search,
         model_label=label,
         progress=progress,

@@ -1,11 +1,18 @@
-"""Rule-based answer graders: numeric equivalence for math, normalised EM and F1 for QA."""
+"""Rule-based answer graders: numeric equivalence for math, normalised EM and F1 for QA.
+
+A question may accept several answers: its gold answer and ``aliases`` (MuSiQue ships them as
+``answer_aliases``); an answer is right when it matches any of them, and its F1 is the best over
+them. :mod:`swirl_agents.graders` builds the one outcome grader (rule or LLM) on these.
+"""
 
 from __future__ import annotations
 
 import re
 import string
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
@@ -61,8 +68,39 @@ def f1(prediction: str | None, gold: str | None) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def grade(prediction: str | None, gold: str | None, task: str) -> bool:
-    """Rule-based correctness: numeric equality for ``math``, normalised exact match otherwise."""
-    if prediction is None or gold is None:
+ALIAS_FIELDS = ("aliases", "answer_aliases")  # where a record lists its other accepted answers
+
+
+def aliases_of(record: Mapping[str, Any] | None) -> list[str]:
+    """The accepted alternative answers a record (a question's metadata, a JSONL row) lists
+    under ``aliases`` or ``answer_aliases``: a list of strings (numbers are read as text), or
+    one string; anything else is no alias."""
+    found: list[str] = []
+    for name in ALIAS_FIELDS:
+        value = (record or {}).get(name)
+        values = [value] if isinstance(value, (str, int, float)) else value
+        if isinstance(values, (list, tuple)):
+            found += [str(v) for v in values if isinstance(v, (str, int, float)) and str(v).strip()]
+    return list(dict.fromkeys(found))
+
+
+def accepted_answers(gold: str | None, aliases: Iterable[str] = ()) -> list[str]:
+    """The gold answer, then every alias, without repeats (empty: nothing to grade against)."""
+    answers = ([gold] if gold is not None else []) + [a for a in aliases if a is not None]
+    return list(dict.fromkeys(answers))
+
+
+def best_f1(prediction: str | None, gold: str | None, aliases: Iterable[str] = ()) -> float:
+    """Token F1 against the best of the accepted answers (0 with no prediction or no gold)."""
+    if prediction is None:
+        return 0.0
+    return max((f1(prediction, a) for a in accepted_answers(gold, aliases)), default=0.0)
+
+
+def grade(prediction: str | None, gold: str | None, task: str, aliases: Iterable[str] = ()) -> bool:
+    """Rule-based correctness: numeric equality for ``math``, normalised exact match otherwise,
+    against the gold answer or any of ``aliases``."""
+    if prediction is None:
         return False
-    return numeric_equal(prediction, gold) if task == "math" else exact_match(prediction, gold)
+    same = numeric_equal if task == "math" else exact_match
+    return any(same(prediction, a) for a in accepted_answers(gold, aliases))
