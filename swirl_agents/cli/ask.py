@@ -6,7 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from swirl_agents.cli.common import BaseUrlOpt, JsonOpt, ModelOpt, cli_errors, eprint, print_json
+from swirl_agents.cli.common import (
+    BaseUrlOpt,
+    JsonOpt,
+    ModelOpt,
+    build_model,
+    check_model,
+    cli_errors,
+    eprint,
+    print_json,
+)
 from swirl_agents.errors import UsageError, endpoint_error
 
 
@@ -30,18 +39,20 @@ def ask_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION with the SWiRL agent, printing each step (stderr) and the answer (stdout)."""
-    from swirl_agents.agent import create_swirl_agent
-    from swirl_agents.models import load_chat_model
     from swirl_agents.tools import load_tools
 
+    # Every argument is checked before the model loads (seconds for the embedded one).
     if not question.strip():
         raise UsageError("the question is empty")
+    check_model(model, base_url)
     tool_list = load_tools(tools)
     if not tool_list:
         raise UsageError("--tools names no tool")
     only_math = [t.name for t in tool_list] == ["calculator"]
     steps_budget = max_steps or (10 if only_math else 5)
-    chat_model = load_chat_model(model, base_url=base_url, temperature=temperature)
+    from swirl_agents.agent import create_swirl_agent
+
+    chat_model = build_model(model, base_url, temperature=temperature)
     graph = create_swirl_agent(
         chat_model, tool_list, max_steps=steps_budget, task="math" if only_math else "qa"
     )
