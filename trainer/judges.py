@@ -9,31 +9,34 @@ Two kinds of each:
   judge (checks that are mechanical, not judgement); :class:`RuleOutcomeJudge` grades with
   :func:`swirl_agents.grading.grade`.
 
+The outcome judges are thin adapters over :mod:`swirl_agents.graders`, the one outcome grader
+that ``swirl eval`` and ``swirl generate`` use too (same rule, same LLM prompt and verdict cache),
+so ``swirl eval`` and ``swirl filter`` give the same answer the same verdict; a trajectory's
+``metadata["gold_aliases"]`` are accepted answers too.
+
 Process judges see a :class:`StepContext` (question, earlier steps, the action) and never the
 gold answer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import sqlite3
-import threading
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
-from tqdm.auto import tqdm
-
-from swirl_agents.agent import model_name
 from swirl_agents.errors import UsageError
-from swirl_agents.grading import grade, normalize_answer, numeric_equal
+from swirl_agents.graders import (  # VerdictCache, parse_verdict: re-exported here
+    LLMGrader,
+    RuleGrader,
+    VerdictCache,
+    answer_of,
+    parse_verdict,  # noqa: F401
+)
+from swirl_agents.graders import LLMJudge as _LLMJudge
+from swirl_agents.grading import normalize_answer, numeric_equal
 from swirl_agents.protocol import MATH_TAG, SEARCH_TAG, parse_action
 from swirl_agents.traces.schema import Trajectory
 
@@ -205,50 +208,21 @@ class RuleProcessJudge:
         return bool(norm) and f" {norm} " in f" {text} "
 
 
+_WORDS = {True: "yes", False: "no", None: "unknown"}
+
+
 class RuleOutcomeJudge:
-    """Rule graders against the gold answer: numeric equality for math, normalised EM for QA."""
+    """Rule graders against the gold answer or an alias: numeric equality for math, normalised
+    EM for QA (``swirl_agents.graders.RuleGrader``)."""
 
     name = "rule"
 
     def judge_outcomes(self, trajectories: Sequence[Trajectory]) -> list[str]:
-        return ["yes" if grade(t.answer, t.gold_answer, task_of(t)) else "no" for t in trajectories]
+        verdicts = RuleGrader().grade_answers([answer_of(t, task_of(t)) for t in trajectories])
+        return [_WORDS[v] for v in verdicts]
 
 
 # --- LLM judges ------------------------------------------------------------------------------
-
-
-class VerdictCache:
-    """Raw judge replies on disk (SQLite), keyed by a hash of judge model, prompt and sample."""
-
-    def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, reply TEXT)")
-        self._db.commit()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(*parts: Any) -> str:
-        return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT reply FROM verdicts WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def put_many(self, items: Mapping[str, str]) -> None:
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?)", items.items())
-
-
-def parse_verdict(reply: str, positive: str, negative: str) -> str:
-    """The one verdict word in ``reply`` (lower case), or "unknown" when there is none, both, or
-    a negated one ("not GOOD")."""
-    words = re.findall(rf"\b(not\s+)?({positive}|{negative})\b", reply, flags=re.IGNORECASE)
-    kinds = {w.lower() for neg, w in words if not neg}
-    if any(neg for neg, _ in words) or len(kinds) != 1:
-        return "unknown"
-    return kinds.pop()
 
 
 _PROCESS_SYSTEM = """You judge one step of an agent that solves a problem step by step with tools \
@@ -260,11 +234,6 @@ exactly one action, and an answer is supported by what the earlier steps found. 
 solve the problem yourself and do not worry about whether the final answer will be right.
 Reply with one word: GOOD or BAD."""
 
-_OUTCOME_SYSTEM = """You grade the final answer of a question-answering system against the \
-reference answer. Say YES if the system's answer means the same as the reference (ignore \
-formatting, units, currency signs, capitalisation and small wording differences), NO otherwise.
-Reply with one word: YES or NO."""
-
 
 def _history_text(history: Sequence[Mapping[str, Any]]) -> str:
     lines = []
@@ -273,51 +242,6 @@ def _history_text(history: Sequence[Mapping[str, Any]]) -> str:
         if step.get("observation"):
             lines.append(f"Result: {step['observation']}")
     return "\n".join(lines) or "(no steps yet)"
-
-
-@dataclass
-class _LLMJudge:
-    model: BaseChatModel  # any LangChain chat model
-    cache: VerdictCache | None = None  # replies on disk; None keeps nothing
-    votes: int = 1  # samples per item; the majority verdict wins, a tie is "unknown"
-    max_concurrency: int = 8  # parallel model calls
-    chunk_size: int = 64  # calls between cache writes
-    counts: Counter = field(default_factory=Counter)  # verdicts given so far, "unknown" included
-    calls: int = 0  # model calls made (cache hits excluded)
-
-    @property
-    def name(self) -> str:
-        return model_name(self.model)
-
-    def _ask(
-        self, kind: str, prompts: Sequence[tuple[str, str]], words: tuple[str, str]
-    ) -> list[str]:
-        """One verdict per (system, user) prompt, through the cache, with majority voting."""
-        keys = [
-            [VerdictCache.key(kind, self.name, system, user, v) for v in range(self.votes)]
-            for system, user in prompts
-        ]
-        replies = {k: self.cache.get(k) for ks in keys for k in ks} if self.cache else {}
-        todo = [(k, prompts[i]) for i, ks in enumerate(keys) for k in ks if replies.get(k) is None]
-        # Chunks: a progress bar, and an interrupted run keeps the verdicts it already paid for.
-        chunks = [todo[i : i + self.chunk_size] for i in range(0, len(todo), self.chunk_size)]
-        for chunk in tqdm(chunks, desc=f"{kind} judge", unit="chunk", disable=len(chunks) < 2):
-            messages = [[SystemMessage(s), HumanMessage(u)] for _, (s, u) in chunk]
-            outs = self.model.batch(messages, config={"max_concurrency": self.max_concurrency})
-            self.calls += len(chunk)
-            fresh = {k: out.text for (k, _), out in zip(chunk, outs, strict=True)}
-            replies.update(fresh)
-            if self.cache:
-                self.cache.put_many(fresh)
-        verdicts = []
-        for ks in keys:
-            tally = Counter(parse_verdict(replies[k], *words) for k in ks)
-            top = tally.most_common(2)
-            tie = len(top) > 1 and top[0][1] == top[1][1]
-            verdict = "unknown" if tie else top[0][0]
-            self.counts[verdict] += 1
-            verdicts.append(verdict)
-        return verdicts
 
 
 class LLMProcessJudge(_LLMJudge):
@@ -335,21 +259,13 @@ class LLMProcessJudge(_LLMJudge):
         return self._ask("process", prompts, ("good", "bad"))  # type: ignore[return-value]
 
 
-class LLMOutcomeJudge(_LLMJudge):
-    """The paper's outcome judge: YES/NO, the final answer against the gold answer."""
+class LLMOutcomeJudge(LLMGrader):
+    """The paper's outcome judge: YES/NO, the final answer against the gold answer (and aliases);
+    ``swirl_agents.graders.LLMGrader`` over trajectories."""
 
     def judge_outcomes(self, trajectories: Sequence[Trajectory]) -> list[str]:
-        answered = [t for t in trajectories if t.answer is not None]
-        prompts = [
-            (
-                _OUTCOME_SYSTEM,
-                f"Question: {t.question}\nReference answer: {t.gold_answer}\n"
-                f"System's answer: {t.answer}\n\nIs the system's answer correct, YES or NO?",
-            )
-            for t in answered
-        ]
-        verdicts = iter(self._ask("outcome", prompts, ("yes", "no")))
-        return [next(verdicts) if t.answer is not None else "no" for t in trajectories]
+        verdicts = self.grade_answers([answer_of(t, task_of(t)) for t in trajectories])
+        return [_WORDS[v] for v in verdicts]
 
 
 def make_judges(
@@ -375,11 +291,10 @@ def make_judges(
         return process, RuleOutcomeJudge()
     if votes < 1:
         raise UsageError(f"votes must be at least 1, got {votes}")
-    from swirl_agents.models import load_chat_model
-    from swirl_agents.paths import cache_dir
+    from swirl_agents.graders import default_verdict_cache, load_grader_model
 
-    model = load_chat_model(spec, **{"max_tokens": 16, **model_kw})
-    cache = VerdictCache(cache_path or cache_dir() / "judge_verdicts.db")
+    model = load_grader_model(spec, **model_kw)
+    cache = VerdictCache(cache_path) if cache_path else default_verdict_cache()
     return (
         LLMProcessJudge(model, cache=cache, votes=votes),
         LLMOutcomeJudge(model, cache=cache, votes=votes),
