@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,7 +25,11 @@ from swirl_agents.errors import UsageError
 def eval_command(
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", help="gsm8k, hotpotqa, or a JSONL file with question/answer."),
+        typer.Option(
+            "--dataset",
+            help="gsm8k, hotpotqa, or a JSONL file with question/answer (and optional aliases: "
+            "a list of other accepted answers).",
+        ),
     ] = None,
     split: Annotated[
         str, typer.Option("--split", help="test (GSM8K), eval (HotPotQA), ...")
@@ -38,8 +43,21 @@ def eval_command(
         int | None, typer.Option("--max-steps", min=1, help="Step budget (default: math 10, qa 5).")
     ] = None,
     grader: Annotated[
-        str, typer.Option("--grader", help="rule (default), or a model spec for an LLM grader.")
+        str,
+        typer.Option(
+            "--grader",
+            help="rule (default), or a model spec for an LLM grader (the same grader and verdict "
+            "cache as swirl filter --judge).",
+        ),
     ] = "rule",
+    corpus: Annotated[
+        str | None,
+        typer.Option(
+            "--corpus",
+            help='QA: the JSONL corpus ({"id", "title", "text"} per line) the search tool and '
+            "recall@5 use (default: the HotPotQA union corpus).",
+        ),
+    ] = None,
     store: StoreOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the runs.")] = False,
     report: Annotated[
@@ -61,10 +79,15 @@ def eval_command(
         return
     if dataset is None:
         raise UsageError("--dataset is required (or --compare A.jsonl B.jsonl)")
-    from swirl_agents.datasets import load_questions
+    from swirl_agents.datasets import default_tools, load_questions, task_for
     from swirl_agents.evaluate import evaluate_dataset
 
     load_questions(dataset, split, limit=1)  # a bad --dataset/--split fails before anything opens
+    if corpus is not None:
+        if "corpus" not in default_tools(task_for(dataset)):
+            raise UsageError(f"--corpus is for QA datasets; {dataset} is a math dataset")
+        if not Path(corpus).is_file():
+            raise UsageError(f"corpus not found: {corpus}")
     trace_store = None
     if not no_store:
         from swirl_agents.traces.store import open_store
@@ -81,6 +104,7 @@ def eval_command(
         concurrency=concurrency,
         store=trace_store,
         grader=grader,
+        corpus_path=corpus,
     )
     summary = result.summary
     if report:
