@@ -15,6 +15,7 @@ from swirl_agents.cli.common import (
     JsonOpt,
     LimitOpt,
     ModelOpt,
+    check_model,
     cli_errors,
     eprint,
     print_json,
@@ -60,6 +61,14 @@ def _load(data: str, limit: int | None):
     return trajectories
 
 
+def _check_judge(judge: str, base_url: str | None) -> None:
+    """A judge model's spec, checked before anything loads (the offline judges need none)."""
+    if judge not in ("rule", "rule-strict", "reference"):
+        check_model(judge, base_url, flag="--judge")
+    elif base_url is not None:
+        raise UsageError(f"--base-url is for a judge model (openai:NAME), not --judge {judge}")
+
+
 def _judges(judge: str, base_url: str | None, votes: int, trajectories=()):
     from trainer.judges import make_judges
 
@@ -99,6 +108,8 @@ def filter_command(
 
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode != "none":
+        _check_judge(judge, base_url)
     data = data or store_path(None)
     trajectories = _load(data, limit)
     process, outcome = (
@@ -192,6 +203,16 @@ def train_command(
 
     if method not in ("swirl", "sft"):
         raise UsageError(f"--method must be swirl or sft, got {method!r}")
+    # Checked here, before the data and the base model load (train_swirl checks them only then).
+    if method == "swirl":
+        if backend not in ("native", "trl"):
+            raise UsageError(f"--backend must be native or trl, got {backend!r}")
+        if beta <= 0:
+            raise UsageError("--beta must be > 0: SWiRL keeps a KL term toward the start model")
+        _check_judge(judge, base_url)
+    check_model(model)
+    if Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"--out {out!r} is a file: give a directory for the trained model")
     # Libraries print training logs on stdout; with --json it must hold only our document.
     data = data or store_path(None)
     with contextlib.redirect_stdout(sys.stderr):
