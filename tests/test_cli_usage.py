@@ -1,0 +1,200 @@
+"""Careless input to the commands: one line, exit 2 (bad usage) or 1 (a failure), and no model
+loaded before every argument was checked. No test here loads a model or reaches a network: the
+model loader is replaced by one that fails the test when it is called."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from swirl_agents.cli import app
+from swirl_agents.datasets import load_questions
+from swirl_agents.errors import UsageError
+
+
+@pytest.fixture
+def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any model load fails the test: these inputs must be refused before one."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a model was loaded: {args} {kwargs}")
+
+    monkeypatch.setattr("swirl_agents.models.load_chat_model", refuse)
+
+
+@pytest.fixture
+def toy(tmp_path):
+    path = tmp_path / "toy_math.jsonl"
+    path.write_text(json.dumps({"question": "6*7?", "answer": "42"}) + "\n")
+    return path
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def one_line_error(result) -> str:
+    assert "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+# --- unknown tools: before the model loads (it used to load first, ~21 s) ---------------------
+
+
+def test_generate_unknown_tool_before_the_model(no_model, toy, tmp_path):
+    db = tmp_path / "x.db"
+    result = run("generate", "--dataset", str(toy), "--tools", "search", "--store", str(db))
+    assert result.exit_code == 2
+    assert "unknown tool 'search'" in one_line_error(result)
+    assert not db.exists()  # the store is not created for a command that was refused
+
+
+def test_generate_tools_naming_no_tool(no_model, toy, tmp_path):
+    result = run("generate", "--dataset", str(toy), "--tools", ",", "--store", str(tmp_path / "x"))
+    assert result.exit_code == 2 and "names no tool" in one_line_error(result)
+
+
+def test_ask_unknown_tool_before_the_model(no_model):
+    result = run("ask", "what is 2+2?", "--tools", "nope")
+    assert result.exit_code == 2 and "unknown tool 'nope'" in one_line_error(result)
+
+
+# --- --model and --base-url ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["ask", "generate"])
+def test_a_model_typo_suggests_the_embedded_model(no_model, toy, tmp_path, command):
+    args = ["ask", "2+2?"] if command == "ask" else ["generate", "--dataset", str(toy)]
+    if command == "generate":
+        args += ["--store", str(tmp_path / "x.db")]
+    result = run(*args, "--model", "smolm2")
+    assert result.exit_code == 2
+    assert "did you mean smollm2" in one_line_error(result)
+
+
+@pytest.mark.parametrize("command", ["ask", "generate"])
+def test_base_url_without_an_openai_model_is_refused(no_model, toy, tmp_path, command):
+    # It used to be ignored: the embedded model loaded and answered instead of the server.
+    args = ["ask", "2+2?"] if command == "ask" else ["generate", "--dataset", str(toy)]
+    if command == "generate":
+        args += ["--store", str(tmp_path / "x.db")]
+    result = run(*args, "--base-url", "http://localhost:9/v1")
+    assert result.exit_code == 2
+    assert "--base-url needs --model openai:NAME" in one_line_error(result)
+
+
+def test_a_model_directory_that_does_not_exist(no_model):
+    result = run("ask", "2+2?", "--model", "./no-such-model")
+    assert result.exit_code == 2 and "no such model directory" in one_line_error(result)
+
+
+def test_a_missing_api_key_is_named(monkeypatch):
+    pytest.importorskip("langchain_google_genai")
+    for key in ("GOOGLE_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    result = run("ask", "2+2?", "--model", "google_genai:gemini-2.5-flash")
+    assert result.exit_code == 2
+    line = one_line_error(result)  # it used to be "1 validation error for ChatGoogleGenerativeAI"
+    assert "GOOGLE_API_KEY" in line and "validation error" not in line
+
+
+# --- --dataset and --split -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["eval", "generate"])
+def test_a_dataset_file_that_does_not_exist(no_model, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    result = run(command, "--dataset", "nope.jsonl", "--store", "x.db")
+    assert result.exit_code == 2
+    line = one_line_error(result)
+    assert line == "error: no such file: nope.jsonl"  # no data-root hint: it is the user's path
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_missing_data_root_is_named(no_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("SWIRL_DATA", str(tmp_path / "nowhere"))
+    result = run("eval", "--dataset", "gsm8k", "--no-store")
+    assert result.exit_code == 1
+    line = one_line_error(result)
+    assert "$SWIRL_DATA" in line and str(tmp_path / "nowhere") in line
+
+
+def test_a_dataset_that_is_a_directory(no_model, tmp_path):
+    result = run("eval", "--dataset", str(tmp_path), "--no-store")
+    assert result.exit_code == 2 and "is a directory" in one_line_error(result)
+
+
+def test_a_dataset_line_that_is_not_utf8(no_model, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"question": "1+1", "answer": "2"}\n{"question": "\xd0\xff"}\n')
+    result = run("eval", "--dataset", str(path), "--no-store")
+    assert result.exit_code == 2
+    assert f"{path}:2: not UTF-8" in one_line_error(result)  # was: 'utf-8' codec can't decode...
+
+
+def test_generate_from_annotations_refuses_before_creating_the_store(tmp_path):
+    db = tmp_path / "x.db"
+    result = run("generate", "--dataset", "mnist", "--from-annotations", "--store", str(db))
+    assert result.exit_code == 2 and "unknown dataset" in one_line_error(result)
+    assert not db.exists()
+
+
+def test_generate_takes_dataset_and_split_names_in_any_case(tmp_path):
+    db = tmp_path / "x.db"
+    args = ["generate", "--dataset", "GSM8K", "--split", "Test", "--from-annotations"]
+    result = run(*args, "--limit", "1", "--store", str(db), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["added"] == 1
+
+
+def test_load_questions_paths_and_names(tmp_path):
+    other = tmp_path / "questions.json"  # an existing file is a path, whatever it is called
+    other.write_text(json.dumps({"question": "1+1", "answer": "2"}) + "\n")
+    assert [q.answer for q in load_questions(str(other))] == ["2"]
+    assert load_questions("GSM8K", "TEST", limit=1)[0].id == "gsm8k-test-00000"
+    with pytest.raises(UsageError, match="unknown dataset 'mnist'"):
+        load_questions("mnist")
+    with pytest.raises(FileNotFoundError, match="^no such file: nope.jsonl$"):
+        load_questions("nope.jsonl")  # still a FileNotFoundError, and a UsageError (exit 2)
+    with pytest.raises(UsageError):
+        load_questions("nope.jsonl")
+
+
+# --- swirl train / filter: checked before the data and the base model load --------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backend", "bogus"], "--backend must be native or trl"),
+        (["--beta", "0"], "--beta must be > 0"),
+        (["--model", "smolm2"], "did you mean smollm2"),
+        (["--judge", "smolm2"], "did you mean smollm2"),
+        (["--judge", "rule", "--base-url", "http://localhost:9/v1"], "--base-url is for a judge"),
+    ],
+)
+def test_train_checks_its_arguments_first(no_model, tmp_path, extra, message):
+    # --data names no file: a check that ran after loading the data would report that instead
+    args = ["train", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")]
+    result = run(*args, *extra)
+    assert result.exit_code == 2 and message in one_line_error(result)
+
+
+def test_train_out_that_is_a_file(no_model, tmp_path):
+    out = tmp_path / "model.bin"
+    out.write_text("")
+    args = ["train", "--method", "sft", "--data", str(tmp_path / "none.jsonl"), "--out", str(out)]
+    result = run(*args)
+    assert result.exit_code == 2 and "is a file" in one_line_error(result)
+
+
+def test_filter_checks_the_judge_first(no_model, tmp_path):
+    args = ["filter", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "f.jsonl")]
+    result = run(*args, "--judge", "smollm2", "--base-url", "http://localhost:9/v1")
+    assert result.exit_code == 2 and "--base-url needs --judge openai:NAME" in one_line_error(
+        result
+    )
