@@ -198,3 +198,12 @@ def test_filter_checks_the_judge_first(no_model, tmp_path):
     assert result.exit_code == 2 and "--base-url needs --judge openai:NAME" in one_line_error(
         result
     )
+
+
+def test_debug_shows_the_traceback_of_a_failure(no_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("SWIRL_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("SWIRL_DEBUG", "")  # restored after: --debug sets it for the process
+    result = run("--debug", "eval", "--dataset", "gsm8k", "--no-store")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, FileNotFoundError)  # raised, not turned into one line
+    assert "error: " not in result.output

@@ -141,6 +141,8 @@ def cli_errors(fn: F) -> F:
             eprint(f"error: {exc}")
             raise typer.Exit(1) from None
         except (SwirlError, FileNotFoundError, ValueError) as exc:
+            if debug():  # a ValueError may be a bug: --debug shows where it came from
+                raise
             eprint(f"error: {exc}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
