@@ -9,9 +9,10 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def data_root() -> Path:
-    """``$SWIRL_DATA`` when set, else ``../shared/data`` next to the repository root."""
-    env = os.environ.get("SWIRL_DATA")
-    return Path(env) if env else _REPO_ROOT.parent / "shared" / "data"
+    """``$SWIRL_DATA`` when set (``~`` expanded), else ``../shared/data`` next to the repository
+    root (a checkout's layout: a copy installed elsewhere needs ``$SWIRL_DATA``)."""
+    env = os.environ.get("SWIRL_DATA", "").strip()
+    return Path(env).expanduser() if env else _REPO_ROOT.parent / "shared" / "data"
 
 
 def cache_dir() -> Path:

@@ -207,3 +207,11 @@ def test_debug_shows_the_traceback_of_a_failure(no_model, tmp_path, monkeypatch)
     assert result.exit_code == 1
     assert isinstance(result.exception, FileNotFoundError)  # raised, not turned into one line
     assert "error: " not in result.output
+
+
+def test_swirl_data_expands_the_home_directory(monkeypatch, tmp_path):
+    from swirl_agents.paths import data_root
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SWIRL_DATA", "~/data")  # quoted in a shell, ~ reaches us unexpanded
+    assert data_root() == tmp_path / "data"
