@@ -215,3 +215,11 @@ def test_swirl_data_expands_the_home_directory(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("SWIRL_DATA", "~/data")  # quoted in a shell, ~ reaches us unexpanded
     assert data_root() == tmp_path / "data"
+
+
+def test_the_default_corpus_outside_the_data_root_names_it(no_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("SWIRL_DATA", str(tmp_path / "nowhere"))
+    result = run("ask", "Who wrote Hamlet?", "--tools", "corpus")
+    assert result.exit_code == 2
+    line = one_line_error(result)  # was: "corpus not found: PATH", with no word of $SWIRL_DATA
+    assert "hotpotqa_dev_union_corpus.jsonl" in line and "$SWIRL_DATA" in line

@@ -35,8 +35,16 @@ def load_tools(names: Iterable[str], *, corpus_path: str | Path | None = None) -
 
             tools.append(calculator)
         elif name == "corpus":
-            from swirl_agents.tools.corpus import CorpusSearch
+            from swirl_agents.tools.corpus import CorpusSearch, default_corpus_path
 
+            if corpus_path is None and not default_corpus_path().is_file():
+                from swirl_agents.paths import data_root
+
+                raise UsageError(
+                    f"corpus not found: {default_corpus_path()} (the corpus tool searches the "
+                    f"HotPotQA paragraphs of the data root {data_root()}: set $SWIRL_DATA to the "
+                    "folder that holds hotpotqa/, or give a corpus file)"
+                )
             tools.append(CorpusSearch(corpus_path).as_tool())
         else:
             from swirl_agents.tools.wikipedia import wikipedia_tool
