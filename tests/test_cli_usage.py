@@ -27,7 +27,9 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def toy(tmp_path):
     path = tmp_path / "toy_math.jsonl"
-    path.write_text(json.dumps({"question": "6*7?", "answer": "42"}) + "\n")
+    path.write_text(
+        "".join(json.dumps({"question": f"6*7? #{i}", "answer": "42"}) + "\n" for i in range(3))
+    )
     return path
 
 
@@ -223,3 +225,12 @@ def test_the_default_corpus_outside_the_data_root_names_it(no_model, tmp_path, m
     assert result.exit_code == 2
     line = one_line_error(result)  # was: "corpus not found: PATH", with no word of $SWIRL_DATA
     assert "hotpotqa_dev_union_corpus.jsonl" in line and "$SWIRL_DATA" in line
+
+
+@pytest.mark.parametrize("command", ["filter", "train"])
+def test_a_question_file_as_data_is_one_line(no_model, toy, tmp_path, command):
+    # It used to print one "skipped ... a dataset question" line per question (1319 for GSM8K)
+    args = [command, "--data", str(toy), "--out", str(tmp_path / "out")]
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "is a question/answer dataset, not trajectories" in one_line_error(result)

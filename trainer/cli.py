@@ -55,10 +55,34 @@ def _load(data: str, limit: int | None):
             f"--data {data!r}: no such file (a .db trace store or a .jsonl file; without --data "
             "the trace store is read: --store, $SWIRL_STORE or swirl_traces.db)"
         )
+    if _is_question_file(data):  # one line, not one "skipped" line per question
+        raise UsageError(
+            f"--data {data!r} is a question/answer dataset, not trajectories: give it to "
+            "`swirl generate --dataset FILE` (or --from-annotations for gsm8k/hotpotqa) first"
+        )
     trajectories = load_trajectories(data, limit=limit)
     if not trajectories:
         raise UsageError(f"--data {data!r} holds no trajectories")
     return trajectories
+
+
+def _is_question_file(data: str) -> bool:
+    """Whether a JSONL file's first record is a dataset question (question/answer, no steps)."""
+    if "://" in data or not data.endswith(".jsonl"):
+        return False
+    import json
+
+    try:
+        with open(data, encoding="utf-8") as fh:
+            first = next((line for line in fh if line.strip()), "")
+        record = json.loads(first)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False  # the loader reports what is wrong with the file, line by line
+    return (
+        isinstance(record, dict)
+        and {"question", "answer"} <= record.keys()
+        and not {"steps", "outcome"} & record.keys()
+    )
 
 
 def _check_judge(judge: str, base_url: str | None) -> None:
