@@ -42,10 +42,14 @@ class Question:
     metadata: dict[str, Any] = field(default_factory=dict)  # solution, supporting titles, ...
 
 
-def canonical_dataset(dataset: str) -> str:
-    """``gsm8k`` / ``hotpotqa`` in any case as their canonical names; a path unchanged."""
+def canonical_names(dataset: str, split: str | None) -> tuple[str, str | None]:
+    """``GSM8K`` / ``Test`` (a CLI's input) as the names the loaders take (``gsm8k``, ``test``);
+    a path and its split unchanged. The loaders themselves take only the exact names, so a check
+    such as "never train on test" cannot be passed by ``TEST``."""
     name = dataset.strip().lower()
-    return name if name in SPLITS else dataset
+    if name not in SPLITS:
+        return dataset, split
+    return name, split.strip().lower() if isinstance(split, str) else split
 
 
 def task_for(dataset: str) -> str:
@@ -79,12 +83,10 @@ def load_questions(
         raise UsageError(f"--limit must be at least 1, got {limit}")
     if offset < 0:
         raise UsageError(f"--offset must be at least 0, got {offset}")
-    name = dataset.strip().lower()
-    if name in SPLITS:
-        wanted = (split or "").strip().lower()
-        if wanted not in SPLITS[name]:
-            raise UsageError(f"{name} has splits {' and '.join(SPLITS[name])}, not {split!r}")
-        rows = _gsm8k(wanted) if name == "gsm8k" else _hotpotqa(wanted)
+    if dataset in SPLITS:
+        if split not in SPLITS[dataset]:
+            raise UsageError(f"{dataset} has splits {' and '.join(SPLITS[dataset])}, not {split!r}")
+        rows = _gsm8k(split) if dataset == "gsm8k" else _hotpotqa(split)
     elif _is_path(dataset):
         rows = _from_file(Path(dataset))
     else:

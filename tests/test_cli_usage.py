@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swirl_agents.cli import app
-from swirl_agents.datasets import load_questions
+from swirl_agents.datasets import canonical_names, load_questions
 from swirl_agents.errors import UsageError
 
 
@@ -147,17 +147,24 @@ def test_generate_from_annotations_refuses_before_creating_the_store(tmp_path):
 
 def test_generate_takes_dataset_and_split_names_in_any_case(tmp_path):
     db = tmp_path / "x.db"
-    args = ["generate", "--dataset", "GSM8K", "--split", "Test", "--from-annotations"]
+    args = ["generate", "--dataset", "GSM8K", "--split", "Train", "--from-annotations"]
     result = run(*args, "--limit", "1", "--store", str(db), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["added"] == 1
+    # ... and an evaluation split in capitals is still refused as training data
+    args = ["generate", "--dataset", "GSM8K", "--split", "TEST", "--from-annotations"]
+    result = run(*args, "--limit", "1", "--store", str(db))
+    assert result.exit_code == 2 and "refusing to build training data" in one_line_error(result)
 
 
 def test_load_questions_paths_and_names(tmp_path):
     other = tmp_path / "questions.json"  # an existing file is a path, whatever it is called
     other.write_text(json.dumps({"question": "1+1", "answer": "2"}) + "\n")
     assert [q.answer for q in load_questions(str(other))] == ["2"]
-    assert load_questions("GSM8K", "TEST", limit=1)[0].id == "gsm8k-test-00000"
+    assert canonical_names("GSM8K", " Test") == ("gsm8k", "test")
+    assert canonical_names("My.jsonl", "X") == ("My.jsonl", "X")
+    with pytest.raises(UsageError, match="not 'TEST'"):  # the loader takes only exact names
+        load_questions("gsm8k", "TEST")
     with pytest.raises(UsageError, match="unknown dataset 'mnist'"):
         load_questions("mnist")
     with pytest.raises(FileNotFoundError, match="^no such file: nope.jsonl$"):
@@ -234,3 +241,12 @@ def test_a_question_file_as_data_is_one_line(no_model, toy, tmp_path, command):
     result = run(*args)
     assert result.exit_code == 2
     assert "is a question/answer dataset, not trajectories" in one_line_error(result)
+
+
+def test_an_os_error_is_one_line(tmp_path):
+    db = str(tmp_path / "t.db")
+    args = ["generate", "--dataset", "gsm8k", "--split", "train", "--from-annotations"]
+    assert run(*args, "--limit", "1", "--store", db).exit_code == 0
+    result = run("traces", "export", str(tmp_path), "--store", db)  # a directory, not a file
+    assert result.exit_code == 1
+    assert one_line_error(result) == f"error: Is a directory: {tmp_path}"  # was a traceback

@@ -145,6 +145,11 @@ def cli_errors(fn: F) -> F:
                 raise
             eprint(f"error: {exc}")
             raise typer.Exit(1) from None
+        except OSError as exc:  # a directory where a file goes, no permission, a full disk
+            if debug():
+                raise
+            eprint(f"error: {endpoint_error(exc) or _os_error(exc)}")
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             eprint("interrupted")
             raise typer.Exit(130) from None
@@ -156,6 +161,14 @@ def cli_errors(fn: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _os_error(exc: OSError) -> str:
+    """``Is a directory: out.jsonl`` rather than ``[Errno 21] Is a directory: '.tmp' -> 'out'``."""
+    where = exc.filename2 or exc.filename
+    if exc.strerror and where is not None:
+        return f"{exc.strerror}: {os.fsdecode(where)}"
+    return str(exc) or type(exc).__name__
 
 
 def debug() -> bool:

@@ -73,10 +73,10 @@ def generate_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Generate trajectories for a dataset split into the trace store; a rerun resumes."""
-    from swirl_agents.datasets import canonical_dataset
+    from swirl_agents.datasets import canonical_names
     from swirl_agents.traces.store import open_store
 
-    dataset = canonical_dataset(dataset)
+    dataset, split = canonical_names(dataset, split)  # GSM8K --split Test: gsm8k test
     if from_annotations:
         from swirl_agents.bootstrap import bootstrap
 
