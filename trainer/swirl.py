@@ -188,7 +188,12 @@ def _run_prompts(model: Any, prompts: Sequence[Sequence[int]], k: int, pad_id: i
     repeated ``k`` times along the batch (row r*k + j is sample j of prompt r)."""
     device = next(model.parameters()).device
     ids, mask, positions = _prompt_batch(prompts, pad_id, device)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    # only the last position's logits are needed: the vocabulary projection of every prompt
+    # token would cost compute and, with gradient, hundreds of MB per batch
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+        logits_to_keep=1,
+    )  # fmt: skip
     cache = _cache_of(out)
     cache.batch_repeat_interleave(k)
     last = out.logits[:, -1].repeat_interleave(k, dim=0)
