@@ -122,3 +122,17 @@ def test_cli_filter_reads_the_default_store_without_data(tmp_path, monkeypatch):
     monkeypatch.setenv("SWIRL_STORE", str(tmp_path / "elsewhere.db"))
     res = runner.invoke(app, ["filter", "--mode", "process", "--out", "kept.jsonl"])
     assert res.exit_code == 2 and "elsewhere.db" in res.output
+
+
+def test_the_trainer_cli_imports_on_its_own():
+    import subprocess
+    import sys
+
+    code = (
+        "import trainer.cli\n"
+        "from swirl_agents.cli import app\n"
+        "names = {c.name or c.callback.__name__ for c in app.registered_commands}\n"
+        "assert {'filter', 'train', 'eval'} <= names, names\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-1500:]

@@ -2,7 +2,10 @@
 
 Commands live in modules of this package (each defines ``register(app)``) and in other installed
 packages through the entry-point group ``swirl_agents.commands`` (the trainer adds ``filter`` and
-``train`` that way, so swirl_agents never imports the trainer).
+``train`` that way, so swirl_agents never imports the trainer). The commands are registered on
+the first access to ``app`` (the console script's ``swirl_agents.cli:app``), not when the package
+is imported: a plugin that imports ``swirl_agents.cli.common`` (``import trainer.cli``) would
+otherwise find itself half-imported.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import os
 import pkgutil
 import sys
 from importlib.metadata import entry_points
+from typing import Any
 
 import typer
 
-app = typer.Typer(
+_app = typer.Typer(
     name="swirl",
     help="SWiRL agents: ask, generate trajectories, filter, train, evaluate.",
     no_args_is_help=True,
@@ -24,7 +28,7 @@ app = typer.Typer(
 )
 
 
-@app.callback()
+@_app.callback()
 def _options(
     debug: bool = typer.Option(
         False, "--debug", help="Show the traceback of a failure instead of its one-line error."
@@ -40,17 +44,28 @@ def _register_all() -> None:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         if hasattr(module, "register"):
-            module.register(app)
+            module.register(_app)
     for ep in entry_points(group="swirl_agents.commands"):
         try:
             register = ep.load()
         except ImportError as exc:  # a missing optional extra must not break the core commands
             print(f"warning: swirl plugin {ep.name!r} not loaded: {exc}", file=sys.stderr)
             continue
-        register(app)
+        register(_app)
 
 
-_register_all()
+_registered = False
+
+
+def __getattr__(name: str) -> Any:
+    global _registered
+    if name == "app":
+        if not _registered:
+            _registered = True
+            _register_all()
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 if __name__ == "__main__":
-    app()
+    __getattr__("app")()
