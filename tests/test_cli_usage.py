@@ -250,3 +250,31 @@ def test_an_os_error_is_one_line(tmp_path):
     result = run("traces", "export", str(tmp_path), "--store", db)  # a directory, not a file
     assert result.exit_code == 1
     assert one_line_error(result) == f"error: Is a directory: {tmp_path}"  # was a traceback
+
+
+# --- swirl eval: the model and grader are checked before the store is opened --------------------
+
+
+def test_eval_refuses_a_model_typo_before_creating_the_store(no_model, toy, tmp_path):
+    db = tmp_path / "eval.db"
+    result = run("eval", "--dataset", str(toy), "--model", "smolm2", "--store", str(db))
+    assert result.exit_code == 2 and "did you mean smollm2" in one_line_error(result)
+    assert not db.exists()
+
+
+def test_eval_refuses_base_url_without_an_openai_model(no_model, toy, tmp_path):
+    db = tmp_path / "eval.db"
+    result = run("eval", "--dataset", str(toy), "--base-url", "http://localhost:9/v1",
+                 "--store", str(db))  # fmt: skip
+    assert result.exit_code == 2 and "--base-url needs" in one_line_error(result)
+    assert not db.exists()
+
+
+def test_eval_refuses_a_grader_typo_before_the_model(no_model, toy, tmp_path):
+    result = run("eval", "--dataset", str(toy), "--grader", "smolm2", "--no-store")
+    assert result.exit_code == 2 and "--grader" in one_line_error(result)
+
+
+def test_eval_takes_dataset_names_in_any_case(no_model, tmp_path):
+    result = run("eval", "--dataset", "GSM8K", "--split", "Test", "--model", "smolm2")
+    assert "did you mean smollm2" in one_line_error(result)  # got past the dataset check

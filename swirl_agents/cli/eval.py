@@ -14,6 +14,7 @@ from swirl_agents.cli.common import (
     ModelOpt,
     OffsetOpt,
     StoreOpt,
+    check_model,
     cli_errors,
     print_json,
     store_path,
@@ -79,10 +80,14 @@ def eval_command(
         return
     if dataset is None:
         raise UsageError("--dataset is required (or --compare A.jsonl B.jsonl)")
-    from swirl_agents.datasets import default_tools, load_questions, task_for
+    from swirl_agents.datasets import canonical_names, default_tools, load_questions, task_for
     from swirl_agents.evaluate import evaluate_dataset
 
+    dataset, split = canonical_names(dataset, split)  # GSM8K / Test, as generate takes them
     load_questions(dataset, split, limit=1)  # a bad --dataset/--split fails before anything opens
+    check_model(model, base_url)  # a bad --model fails before the store is opened or created
+    if grader != "rule":
+        check_model(grader, flag="--grader")
     if corpus is not None:
         if "corpus" not in default_tools(task_for(dataset)):
             raise UsageError(f"--corpus is for QA datasets; {dataset} is a math dataset")
