@@ -508,3 +508,11 @@ def test_prefix_store_evicts_least_recently_used_past_its_budget():
     disabled = PrefixStore(max_bytes=0)
     disabled.add(a, _kv(20))
     assert len(disabled) == 0
+
+
+def test_a_base_url_with_a_local_model_is_refused(tmp_path):
+    # it used to be ignored: the local model answered instead of the server the user named
+    with pytest.raises(UsageError, match="--base-url needs an openai:NAME"):
+        load_chat_model("smollm2", base_url="http://localhost:9/v1")
+    with pytest.raises(UsageError, match="--base-url needs an openai:NAME"):
+        load_chat_model(str(tmp_path), base_url="http://localhost:9/v1")

@@ -81,6 +81,8 @@ def load_chat_model(
     spec = spec.strip() if isinstance(spec, str) else spec
     if spec == "":
         raise UsageError("empty --model")
+    if base_url is not None and (_is_embedded(spec) or Path(spec).expanduser().is_dir()):
+        raise UsageError(f"--base-url needs an openai:NAME model, not the local model {spec!r}")
     if _is_embedded(spec):
         path, name = _embedded_path(spec)
         kwargs.setdefault("model_name", name)
