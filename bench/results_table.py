@@ -19,12 +19,13 @@ from swirl_agents.compare import compare_outcomes, read_outcomes
 from swirl_agents.evaluate import wilson_interval
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ("base", "warm", "sft", "swirl")
+ORDER = ("base", "warm", "sft", "swirl", "swirl_strict")
 LABELS = {
     "base": "base SmolLM2-135M-Instruct",
     "warm": "warm start (SFT on annotations; our addition)",
     "sft": "warm + SFT on the kept trajectories (baseline)",
     "swirl": "warm + SWiRL on the same kept trajectories",
+    "swirl_strict": "warm + SWiRL, reward rule-strict (gold-free)",
 }
 
 
@@ -54,7 +55,9 @@ def table(run: Path) -> str:
             )
         lines += ["", "| paired comparison | n | B - A [95% CI] | only A right | only B right | "
                       "exact McNemar p |", "|---|---|---|---|---|---|"]  # fmt: skip
-        for a, b in (("sft", "swirl"), ("warm", "swirl"), ("warm", "sft"), ("base", "warm")):
+        pairs = (("sft", "swirl"), ("warm", "swirl"), ("warm", "sft"), ("base", "warm"),
+                 ("sft", "swirl_strict"), ("swirl", "swirl_strict"))  # fmt: skip
+        for a, b in pairs:
             if a in files and b in files:
                 c = compare_outcomes(files[a], files[b])
                 low, high = c["diff_ci95"]
