@@ -164,7 +164,7 @@ def test_finished_samples_leave_the_batch_and_the_rest_decode_unchanged(tmp_path
                              pad_token_id=0)[0, len(p):].tolist() for p in prompts]  # fmt: skip
     others = set(greedy[1]) | set(greedy[2])
     stop = next(t for t in greedy[0] if t not in others)  # row 0 ends early, the others go on
-    monkeypatch.setattr(swirl, "_eos_ids", lambda _tok: {stop})
+    monkeypatch.setattr("swirl_agents.models.engine.eos_ids", lambda _model, _tok: {stop})
     got = swirl.sample_actions(model, tokenizer, prompts, 1, max_new_tokens=8, temperature=1e-6)
     for prompt, sample in zip(prompts, got, strict=True):
         want = model.generate(torch.tensor([prompt]), max_new_tokens=8, do_sample=False,

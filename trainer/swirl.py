@@ -169,23 +169,11 @@ def _prompt_batch(prompts: Sequence[Sequence[int]], pad_id: int, device: Any):
     return ids.to(device), mask.to(device), positions.to(device)
 
 
-def _cache_arg(model: Any, cache: Any) -> dict[str, Any]:
-    """The key/value cache as the model's forward takes it (``cache`` since transformers 5.2x,
-    ``past_key_values`` before)."""
-    import inspect
-
-    params = inspect.signature(model.forward).parameters
-    return {"cache": cache} if "cache" in params else {"past_key_values": cache}
-
-
-def _cache_of(output: Any) -> Any:
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values
-
-
 def _run_prompts(model: Any, prompts: Sequence[Sequence[int]], k: int, pad_id: int):
     """One pass over the prompts; returns (last logits, cache, mask, next positions), each
     repeated ``k`` times along the batch (row r*k + j is sample j of prompt r)."""
+    from swirl_agents.models import engine  # the serving engine's cache conventions
+
     device = next(model.parameters()).device
     ids, mask, positions = _prompt_batch(prompts, pad_id, device)
     # only the last position's logits are needed: the vocabulary projection of every prompt
@@ -194,15 +182,10 @@ def _run_prompts(model: Any, prompts: Sequence[Sequence[int]], k: int, pad_id: i
         input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
         logits_to_keep=1,
     )  # fmt: skip
-    cache = _cache_of(out)
+    cache = engine.output_cache(out)
     cache.batch_repeat_interleave(k)
     last = out.logits[:, -1].repeat_interleave(k, dim=0)
     return last, cache, mask.repeat_interleave(k, dim=0), positions[:, -1].repeat_interleave(k) + 1
-
-
-def _eos_ids(tokenizer: Any) -> set[int]:
-    eos = {tokenizer.eos_token_id, *(tokenizer.convert_tokens_to_ids(["<|im_end|>"]) or [])}
-    return eos - {None, tokenizer.unk_token_id}
 
 
 def _detached(prompt: tuple) -> tuple:
@@ -228,8 +211,11 @@ def _decode(
     finished rows leave the batch, so the last long sample does not carry the others."""
     import torch
 
+    from swirl_agents.models import engine
+
     logits, cache, mask, positions = prompt
-    eos = _eos_ids(tokenizer)
+    eos = engine.eos_ids(model, tokenizer)  # where the agent's engine stops a turn
+    cache_kw = engine.cache_argument(model)  # once, not per token
     out: list[list[int]] = [[] for _ in range(logits.shape[0])]
     active = list(range(logits.shape[0]))  # row of out for each batch row
     with torch.no_grad():
@@ -256,7 +242,7 @@ def _decode(
                 input_ids=tokens[:, None],
                 attention_mask=mask,
                 position_ids=positions[:, None],
-                **_cache_arg(model, cache),
+                **{cache_kw: cache},
                 use_cache=True,
             )
             logits, positions = step.logits[:, -1], positions + 1
@@ -292,6 +278,8 @@ def _completion_logprobs(
     """Token log-probs [N, T] of the completions after a (repeated) prompt pass, and the mask."""
     import torch
 
+    from swirl_agents.models import engine
+
     last, cache, mask, positions = prompt
     device = last.device
     width = max(1, max(len(c) for c in completions))
@@ -305,7 +293,7 @@ def _completion_logprobs(
         input_ids=ids,
         attention_mask=torch.cat([mask, cmask], dim=1),
         position_ids=positions[:, None] + torch.arange(width, device=device),
-        **_cache_arg(model, cache),
+        **{engine.cache_argument(model): cache},
         use_cache=True,
     ).logits
     # token t is predicted by the logits before it: the prompt's last for t = 0

@@ -187,7 +187,7 @@ class BatchEngine:
         self.prefixes = PrefixStore(prefix_cache_mb * 2**20)
         self.generator = torch.Generator(device=model.device)
         self.generator.manual_seed(seed if seed is not None else int.from_bytes(os.urandom(4)))
-        self.eos = _eos_ids(model, tokenizer)
+        self.eos = eos_ids(model, tokenizer)
         self.forward_passes = 0  # prefill and decode passes: fewer than calls x tokens = batching
         self.seconds = {"prefill": 0.0, "admit": 0.0, "decode": 0.0}  # where the time went
         self.reallocations = 0  # batch tensor grown or columns shifted: a whole-batch copy
@@ -203,7 +203,7 @@ class BatchEngine:
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         # transformers 5 renamed the forward's `past_key_values` to `cache` (the old name warns)
-        self._cache_arg = _cache_argument(model)
+        self._cache_arg = cache_argument(model)
         if self.model.device.type == "cpu":  # other CPU jobs on this machine share the cores
             threads.register_job()
         threads.policy_threads()  # a bad $SWIRL_NUM_THREADS fails here, on the caller's thread
@@ -308,7 +308,7 @@ class BatchEngine:
                 **{self._cache_arg: cache},
             )
             self.forward_passes += 1
-            layers = _full_attention_layers(_output_cache(out))
+            layers = _full_attention_layers(output_cache(out))
             # one tensor per row, [layers, 2, 1, heads, tokens, dim]: moving it is one op
             kv = torch.stack([t for layer in layers for t in (layer.keys, layer.values)])
             kv = kv.unflatten(0, (len(layers), 2))
@@ -509,7 +509,7 @@ def _stop_workers(timeout_s: float = 10.0) -> None:
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _cache_argument(model: Any) -> str:
+def cache_argument(model: Any) -> str:
     """The name the model's forward takes its cache by: ``cache`` (transformers >= 5.2x) or
     ``past_key_values`` (before; deprecated after)."""
     try:
@@ -519,7 +519,7 @@ def _cache_argument(model: Any) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _output_cache(out: Any) -> Any:
+def output_cache(out: Any) -> Any:
     """The cache a forward returned (``out.past_key_values`` warns where it was renamed)."""
     return out["cache"] if "cache" in out else out.past_key_values
 
@@ -534,7 +534,8 @@ def _full_attention_layers(cache: Any) -> list[Any]:
     return layers
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+def eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    """The token ids that end a turn: the tokenizer's and the generation config's."""
     ids = {tokenizer.eos_token_id}
     configured = model.generation_config.eos_token_id
     ids.update(configured if isinstance(configured, list) else [configured])
