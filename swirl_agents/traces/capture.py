@@ -29,7 +29,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from swirl_agents.protocols.tools import PROTOCOL_VERSION, step_fields, summarize
-from swirl_agents.traces.schema import Step, Trajectory
+from swirl_agents.traces.schema import Step, Trajectory, run_ending
 
 log = logging.getLogger(__name__)
 
@@ -249,13 +249,7 @@ class SwirlTracer(BaseCallbackHandler):
             if step.get("tool_calls"):
                 step.update(summarize(step))
             records.append(Step.from_dict(step))
-        last = records[-1]
-        if error is not None:
-            answer, outcome = None, "failed"
-        elif last.kind == "answer":
-            answer, outcome = last.argument, "answered"
-        else:
-            answer, outcome = None, "no_answer"
+        answer, outcome = run_ending(records, error)
         metadata = {**self.metadata, "run_id": str(run.id), "capture": "callback"}
         if run.thread_id is not None:
             metadata["thread_id"] = run.thread_id

@@ -45,7 +45,14 @@ from typing import Any
 from swirl_agents.errors import UsageError
 from swirl_agents.protocol import PROTOCOL_VERSION as TAGS_PROTOCOL
 from swirl_agents.traces.jsonl import LineError, _report, iter_json_lines, iter_jsonl, write_jsonl
-from swirl_agents.traces.schema import SOURCES, SchemaError, Step, Trajectory, _json_type
+from swirl_agents.traces.schema import (
+    SOURCES,
+    SchemaError,
+    Step,
+    Trajectory,
+    _json_type,
+    run_ending,
+)
 
 FORMATS: tuple[str, ...] = ("auto", "swirl", "openai", "langsmith")  # import
 EXPORT_FORMATS: tuple[str, ...] = ("swirl", "openai")
@@ -962,13 +969,7 @@ def _trajectory(
     for i, step in enumerate(fields["steps"]):
         step = {k: v for k, v in step.items() if not k.startswith("_")}
         steps.append(Step.from_dict({**step, "index": i}))
-    last = steps[-1]
-    if error is not None:
-        answer, outcome = None, "failed"
-    elif last.kind == "answer":
-        answer, outcome = last.argument, "answered"
-    else:
-        answer, outcome = None, "no_answer"
+    answer, outcome = run_ending(steps, error)
     protocol = TAGS_PROTOCOL if fields["tags"] else TOOLS_PROTOCOL
     extra: dict[str, Any] = {} if created_at is None else {"created_at": created_at}
     return Trajectory(

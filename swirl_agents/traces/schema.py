@@ -66,6 +66,16 @@ class Step:
         return _build(cls, data, "step")
 
 
+def run_ending(steps: list[Step], error: str | None = None) -> tuple[str | None, str]:
+    """A run's (answer, outcome) from its steps: ``failed`` when it raised, ``answered`` when its
+    last step is an answer, else ``no_answer`` (the step budget ran out)."""
+    if error is not None:
+        return None, "failed"
+    if steps and steps[-1].kind == "answer":
+        return steps[-1].argument, "answered"
+    return None, "no_answer"
+
+
 @dataclass
 class Trajectory:
     """One finished run of the agent graph (or one converted annotation)."""
