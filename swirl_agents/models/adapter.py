@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 
@@ -50,23 +49,12 @@ def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path) -> Path:
             elif f"{name}.lora_A" in delta:
                 a, b = delta[f"{name}.lora_A"].float(), delta[f"{name}.lora_B"].float()
                 weights[name] = (w.float() + b @ a).to(w.dtype)
-        save_file(_untie(weights), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / CONFIG).write_text(json.dumps(meta, indent=2))
         (tmp / ".merged").write_text(meta["sha256"])
         shutil.rmtree(out_dir, ignore_errors=True)
         tmp.rename(out_dir)
     return out_dir
-
-
-def _untie(weights: dict[str, Any]) -> dict[str, Any]:
-    """safetensors refuses tensors that share memory; give each its own."""
-    seen: set[int] = set()
-    out = {}
-    for name, w in weights.items():
-        ptr = w.data_ptr()
-        out[name] = w.clone() if ptr in seen else w
-        seen.add(ptr)
-    return out
 
 
 def shipped_model_path() -> Path | None:
