@@ -18,7 +18,7 @@ import time
 from swirl_agents.traces import load_trajectories
 from trainer.checkpoints import load_base, resolve_base
 from trainer.judges import make_judges
-from trainer.swirl import _cut, judge_reward, sample_actions, state_rows
+from trainer.swirl import cut_action, judge_reward, sample_actions, state_rows
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
             model, tokenizer, ids[i : i + args.batch], k, max_new_tokens=args.tokens,
             temperature=args.temperature, generator=generator,
         )  # fmt: skip
-        actions += [_cut(tokenizer, s)[0] for s in sampled]
+        actions += [cut_action(tokenizer, s)[0] for s in sampled]
     sample_s = time.time() - started
     batch = {
         key: [r[key] for r in rows for _ in range(k)] for key in ("question", "history", "task")

@@ -315,7 +315,7 @@ def action_logprobs(
 # --- training -----------------------------------------------------------------------------------
 
 
-def _cut(tokenizer: Any, ids: list[int]) -> tuple[str, list[int]]:
+def cut_action(tokenizer: Any, ids: list[int]) -> tuple[str, list[int]]:
     """The action text cut after its first closed tag, and the token ids it spans."""
     text = tokenizer.decode(ids, skip_special_tokens=True)
     action = complete_turn(text, stopped=False)
@@ -418,7 +418,7 @@ def _train_native(model, tokenizer, rows, judge, config):
                 model, tokenizer, _detached(prompt), max_new_tokens=config.max_completion_length,
                 temperature=config.temperature, generator=generator,
             )  # fmt: skip
-            cut = [_cut(tokenizer, ids) for ids in sampled]
+            cut = [cut_action(tokenizer, ids) for ids in sampled]
             # 2. the judge scores each action at its state: R = 1 if GOOD
             rewards = reward_fn(
                 completions=[text for text, _ in cut],
