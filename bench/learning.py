@@ -4,20 +4,20 @@
 
 Stages (each cached in ``--out``; a rerun resumes at the first unfinished one):
 
-1. bootstrap  annotation trajectories from the first ``--warm-questions`` GSM8K train questions
+1. bootstrap  annotation trajectories from the first ``--warm-questions`` train questions of ``--dataset``
               (``swirl generate --from-annotations``), process-filtered with the rule judge;
 2. warm       SFT from the base model on them. *Our addition to the paper*: the base model never
               writes a valid action, so without it step-wise RL has no reward spread;
 3. generate   the warm model writes ``--samples`` trajectories (temperature ``--temperature``)
-              for each of the next ``--rl-questions`` GSM8K train questions, with the agent graph
-              and its calculator (``swirl generate --model WARM``);
+              for each of the next ``--rl-questions`` train questions, with the agent graph
+              and its tools (``swirl generate --model WARM``);
 4. filter     those trajectories, process-filtered (``--filter-judge``, default the gold-free rule
               judge); the none/outcome/both files are written too, for the filtering comparison;
 5. sft, swirl from the warm model, on the *same* kept trajectories: the SFT baseline on their
               actions, SWiRL on their states with the ``--reward`` judge (default ``reference``,
               the offline stand-in for a strong judge). Run side by side, one thread each;
 6. eval       warm, SFT and SWiRL (and ``--eval-base``) on the same first ``--eval-questions``
-              GSM8K test questions; per-question outcomes go to ``RESULTS/gsm8k_MODEL.jsonl``;
+              evaluation questions (GSM8K test, HotPotQA eval); outcomes go to ``RESULTS/DATASET_MODEL.jsonl``;
 7. compare    paired comparisons (SWiRL vs SFT, SWiRL vs warm, SFT vs warm): the difference, its
               95% interval and the exact McNemar p, in ``RESULTS/compare.json``.
 
@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 SWIRL = str(Path(sys.executable).parent / "swirl")  # the console script of this venv
+EVAL_SPLIT = {"gsm8k": "test", "hotpotqa": "eval"}  # the fixed evaluation splits (never trained on)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,10 +49,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--out", default="runs/learning", help="working dir (stages cached here, never in git)")
     a("--results", default=None, help="results dir for git (default: results/<name of --out>)")
     a("--base", default="smollm2-base", help="the base model spec (untrained)")
-    a("--warm-questions", type=int, default=1500, help="GSM8K train questions for the warm start")
+    a(
+        "--dataset",
+        default="gsm8k",
+        choices=("gsm8k", "hotpotqa"),
+        help="the task trained and evaluated",
+    )
+    a("--warm-questions", type=int, default=1500, help="train questions for the warm start")
     a("--warm-steps", type=int, default=120, help="warm-start SFT optimizer steps")
     a("--warm-lr", type=float, default=1e-4, help="warm-start SFT learning rate")
-    a("--rl-questions", type=int, default=150, help="GSM8K train questions the warm model solves")
+    a("--rl-questions", type=int, default=150, help="train questions the warm model solves")
     a("--samples", type=int, default=4, help="trajectories per question (the paper: 5)")
     a("--temperature", type=float, default=0.7, help="sampling temperature of the generation")
     a("--filter-judge", default="rule", help="process filter judge")
@@ -64,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--num-generations", type=int, default=4, help="SWiRL samples per state")
     a("--completion-tokens", type=int, default=64, help="SWiRL tokens per sampled action")
     a("--beta", type=float, default=0.04, help="SWiRL KL weight")
-    a("--eval-questions", type=int, default=300, help="first N GSM8K test questions")
+    a("--eval-questions", type=int, default=300, help="first N evaluation-split questions")
     a(
         "--eval-warm-questions",
         type=int,
@@ -141,11 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     pipe.save()
     S = SWIRL
+    data, eval_split = args.dataset, EVAL_SPLIT[args.dataset]
     boot, warm_data, warm = out / "bootstrap.db", out / "warm_data.jsonl", out / "warm"
     gen_db = out / "generated.db"
     # 1-2. warm start on annotations of the first warm-questions train questions
     pipe.run([("bootstrap", out / "bootstrap.done", [
-        "sh", "-c", f"{S} generate --from-annotations --dataset gsm8k --split train "
+        "sh", "-c", f"{S} generate --from-annotations --dataset {data} --split train "
         f"--limit {args.warm_questions} --store {boot} && touch {out / 'bootstrap.done'}",
     ])])  # fmt: skip
     pipe.run([("warm_data", warm_data, [
@@ -159,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     ])])  # fmt: skip
     # 3. the warm model solves the next rl-questions train questions, samples times each
     pipe.run([("generate", out / "generate.done", [
-        "sh", "-c", f"{S} generate --model {warm} --dataset gsm8k --split train "
+        "sh", "-c", f"{S} generate --model {warm} --dataset {data} --split train "
         f"--offset {args.warm_questions} --limit {args.rl_questions} --samples {args.samples} "
         f"--temperature {args.temperature} --concurrency {args.concurrency} --store {gen_db} "
         f"--json > {out / 'generate.json'} && touch {out / 'generate.done'}",
@@ -194,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     limits = {"warm": args.eval_warm_questions or args.eval_questions}
     evals = [
         (f"eval_{name}", out / "eval" / name / "summary.json", [
-            S, "eval", "--dataset", "gsm8k", "--split", "test",
+            S, "eval", "--dataset", data, "--split", eval_split,
             "--limit", str(limits.get(name, args.eval_questions)), "--model", spec,
             "--concurrency", str(args.concurrency), "--store", str(out / "eval_traces.db"),
             "--report", str(out / "eval" / name), "--json",
@@ -205,14 +213,16 @@ def main(argv: list[str] | None = None) -> None:
         pipe.run(evals[i : i + 2])
     summaries = {}
     for name in models:
-        shutil.copy(out / "eval" / name / "results.jsonl", results / f"gsm8k_{name}.jsonl")
+        shutil.copy(out / "eval" / name / "results.jsonl", results / f"{data}_{name}.jsonl")
         summaries[name] = json.loads((out / "eval" / name / "summary.json").read_text())
     # 7. paired comparisons
     from swirl_agents.compare import compare_outcomes
 
     pairs = [("sft", "swirl"), ("warm", "swirl"), ("warm", "sft")]
     comparisons = {
-        f"{b}_vs_{a}": compare_outcomes(results / f"gsm8k_{a}.jsonl", results / f"gsm8k_{b}.jsonl")
+        f"{b}_vs_{a}": compare_outcomes(
+            results / f"{data}_{a}.jsonl", results / f"{data}_{b}.jsonl"
+        )
         for a, b in pairs
     }
     (results / "compare.json").write_text(json.dumps(comparisons, indent=2) + "\n")
