@@ -2,6 +2,7 @@
 
     python bench/results_table.py results/exp4            # print the markdown
     python bench/results_table.py results/exp4 --readme README.md   # rewrite its results block
+    python bench/results_table.py results/exp4 results/exp5          # several runs, in order
 
 Reads ``RUN/run.json`` (commands, stage wall times, training figures), ``RUN/DATASET_MODEL.jsonl``
 (one line per question) and recomputes every accuracy, interval and paired comparison from the
@@ -80,10 +81,10 @@ def table(run: Path) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("run", type=Path, help="a results/RUN directory")
+    p.add_argument("runs", type=Path, nargs="+", help="results/RUN directories")
     p.add_argument("--readme", type=Path, help="rewrite the block between the results markers")
     args = p.parse_args()
-    text = table(args.run)
+    text = "\n".join(table(run) for run in args.runs)
     if args.readme:
         readme = args.readme.read_text()
         if START not in readme or END not in readme:
