@@ -71,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--num-generations", type=int, default=4, help="SWiRL samples per state")
     a("--completion-tokens", type=int, default=64, help="SWiRL tokens per sampled action")
     a("--beta", type=float, default=0.04, help="SWiRL KL weight")
+    a("--max-length", type=int, default=1024, help="SFT tokens per sequence, SWiRL per state")
     a("--eval-questions", type=int, default=300, help="first N evaluation-split questions")
     a(
         "--eval-warm-questions",
@@ -183,14 +184,16 @@ def main(argv: list[str] | None = None) -> None:
         ("sft", out / "sft" / "config.json", [
             S, "train", "--method", "sft", "--data", str(kept), "--model", str(warm),
             "--max-steps", str(args.steps), "--batch-size", str(args.sft_batch),
-            "--lr", str(args.sft_lr), "--out", str(out / "sft"), "--json",
+            "--lr", str(args.sft_lr), "--max-length", str(args.max_length),
+            "--out", str(out / "sft"), "--json",
         ]),
         ("swirl", out / "swirl" / "config.json", [
             S, "train", "--method", "swirl", "--data", str(kept), "--model", str(warm),
             "--judge", args.reward, "--max-steps", str(args.steps),
             "--batch-size", str(args.swirl_batch), "--num-generations", str(args.num_generations),
             "--max-completion-length", str(args.completion_tokens), "--beta", str(args.beta),
-            "--lr", str(args.swirl_lr), "--out", str(out / "swirl"), "--json",
+            "--lr", str(args.swirl_lr), "--max-length", str(args.max_length),
+            "--out", str(out / "swirl"), "--json",
         ]),
     ])  # fmt: skip
     # 6. evaluation on the same test questions, two at a time

@@ -189,7 +189,13 @@ def train_command(
         int, typer.Option("--grad-accum", min=1, help="Passes per optimizer step.")
     ] = 1,
     max_length: Annotated[
-        int, typer.Option("--max-length", min=16, help="sft: tokens per sequence.")
+        int,
+        typer.Option(
+            "--max-length",
+            min=16,
+            help="sft: tokens per sequence; swirl: prompt tokens per state (longer states are "
+            "left out).",
+        ),
     ] = 1024,
     normalize: Annotated[
         bool, typer.Option("--normalize", help="sft: weigh each step 1/K per trajectory.")
@@ -272,6 +278,7 @@ def train_command(
                 grad_accum=grad_accum,
                 num_generations=num_generations,
                 max_completion_length=max_completion_length,
+                max_prompt_length=max_length,
                 beta=beta,
                 lora=lora,
                 backend=backend,
