@@ -7,6 +7,9 @@
 - ``"openai:NAME"`` with ``base_url``: an OpenAI-compatible server such as vLLM;
 - anything else: an ``init_chat_model`` string such as ``"google_genai:gemini-2.5-flash"``.
 
+Local models call tools through ``LocalChatModel.bind_tools``; :mod:`swirl_agents.models.toolcalls`
+defines the text format (``<tool_call>`` JSON blocks) that serving parses and training renders.
+
 Only the local backends import torch, and only when they load a model.
 """
 
@@ -20,11 +23,21 @@ from langchain_core.language_models import BaseChatModel
 
 from swirl_agents.errors import UsageError
 from swirl_agents.models.local import LocalChatModel
+from swirl_agents.models.toolcalls import format_assistant_turn, parse_tool_calls, render_prompt
 
 EMBEDDED = "smollm2"
 EMBEDDED_BASE = "smollm2-base"  # the embedded model without the shipped adapter
 
-__all__ = ["EMBEDDED", "EMBEDDED_BASE", "LocalChatModel", "load_chat_model", "local_model_path"]
+__all__ = [
+    "EMBEDDED",
+    "EMBEDDED_BASE",
+    "LocalChatModel",
+    "format_assistant_turn",
+    "load_chat_model",
+    "local_model_path",
+    "parse_tool_calls",
+    "render_prompt",
+]
 
 
 def _is_embedded(spec: str | None) -> bool:

@@ -241,7 +241,7 @@ class LocalChatModel(BaseChatModel):
         if choice in _FORCED:
             prefill = f"{toolcalls.OPEN}\n"
         elif choice not in (None, "auto"):  # one named tool (checked at bind time)
-            prefill = f'{toolcalls.OPEN}\n{{"name": {json.dumps(choice, ensure_ascii=False)}, "arguments": '
+            prefill = f'{toolcalls.OPEN}\n{{"name": {json.dumps(choice, ensure_ascii=False)}, "arguments": {{'
         ids = self.tokenizer(prefill, add_special_tokens=False)["input_ids"] if prefill else []
         return _ToolPlan(names=names, parse=True, prefill=prefill, prefill_ids=tuple(ids))
 

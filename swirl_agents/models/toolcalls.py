@@ -26,7 +26,8 @@ its tool calls as text. This module defines both directions:
   get the fallback as well, so one format is read and trained everywhere.
 - **parsing** (:func:`parse_tool_calls`): a model's reply to ``(content, tool_calls,
   invalid_tool_calls)`` in LangChain's shapes. Malformed JSON, an unclosed block or an unknown
-  tool name become ``invalid_tool_calls`` with the reason; parsing never raises.
+  tool name become ``invalid_tool_calls`` with the reason; parsing never raises. The content is
+  the text before the first block; whatever follows the blocks is not part of the turn.
 
 ``parse_tool_calls(format_assistant_turn(content, calls))`` gives back ``content`` and ``calls``
 (with fresh ids): the text a trainer teaches is the text the server reads back.
@@ -99,36 +100,33 @@ def parse_tool_calls(
         tool_names: the tools on offer; a call to any other name is invalid. ``None``: any name.
 
     Returns:
-        ``(content, tool_calls, invalid_tool_calls)``: the text outside the blocks (stripped;
-        the reply unchanged when it holds no block), the well-formed calls with fresh ids
-        (``call_<hex>``), and the malformed ones with their ``error``.
+        ``(content, tool_calls, invalid_tool_calls)``: the text before the first block
+        (stripped; the reply unchanged when it holds no block), the well-formed calls with
+        fresh ids (``call_<hex>``), and the malformed ones with their ``error``. Text after
+        the blocks is dropped, as vLLM's Hermes parser does: there a model that has not
+        learnt to end its turn goes on to invent the tools' results.
     """
     known = None if tool_names is None else set(tool_names)
     calls: list[ToolCall] = []
     invalid: list[InvalidToolCall] = []
-    pieces: list[str] = []
     end = 0
     for match in _BLOCK.finditer(text):
-        pieces.append(text[end : match.start()])
         end = match.end()
         call, error = _read_call(match.group(1), known)
         if error is None:
             calls.append(call)
         else:
             invalid.append(invalid_tool_call(**call, error=error))
-    rest = text[end:]
-    if OPEN in rest:  # cut off (max_tokens) inside a call
-        cut = rest.index(OPEN)
-        raw = rest[cut + len(OPEN) :].strip()
-        name = _name_in(raw)
+    if OPEN in text[end:]:  # cut off (max_tokens) inside a call
+        raw = text[end:].split(OPEN, 1)[1].strip()
         invalid.append(
-            invalid_tool_call(name=name, args=raw, id=_new_id(), error=f"unclosed {OPEN} block")
+            invalid_tool_call(
+                name=_name_in(raw), args=raw, id=_new_id(), error=f"unclosed {OPEN} block"
+            )
         )
-        rest = rest[:cut]
-    pieces.append(rest)
     if not calls and not invalid:
         return text, [], []
-    return "".join(pieces).strip(), calls, invalid
+    return text[: text.index(OPEN)].strip(), calls, invalid
 
 
 def _read_call(raw: str, known: set[str] | None) -> tuple[dict[str, Any], str | None]:
