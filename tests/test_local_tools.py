@@ -406,3 +406,19 @@ def test_create_agent_runs_the_called_tool_and_answers_from_its_result(tiny):
     # the second prompt shows the call as the model wrote it and the result as a tool response
     second = engine.prompt(1)
     assert replies[0] in second and "<tool_response>\n42.0\n</tool_response>" in second
+
+
+def test_with_structured_output_works_through_a_forced_call(tiny):
+    from pydantic import BaseModel
+
+    class Weather(BaseModel):
+        city: str
+        temp: float
+
+    chat, engine = _scripted(
+        tiny, ['{"name": "Weather", "arguments": {"city": "Paris", "temp": 21.5}}\n</tool_call>']
+    )
+    assert chat.with_structured_output(Weather).invoke("weather?") == Weather(
+        city="Paris", temp=21.5
+    )
+    assert engine.prompt(0).endswith("<|im_start|>assistant\n<tool_call>\n")  # tool_choice="any"
