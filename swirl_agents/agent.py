@@ -16,8 +16,10 @@ model, parses the reply into a step record and runs the step's tools. This modul
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
 from langchain_core.language_models import BaseChatModel
@@ -31,6 +33,7 @@ from langgraph.types import Command, RetryPolicy
 
 from swirl_agents.protocols import make_protocol
 from swirl_agents.protocols.tags import tool_tag
+from swirl_agents.traces.schema import Step
 
 __all__ = ["DEFAULT_RETRY", "SwirlGraph", "SwirlState", "create_swirl_agent", "tool_tag"]
 
@@ -43,9 +46,27 @@ class SwirlState(TypedDict, total=False):
 
     messages: Annotated[list[AnyMessage], add_messages]
     question: str
-    steps: list[dict[str, Any]]  # Step records (see swirl_agents.traces.schema.Step)
+    steps: list[Step]  # the run's step records, exactly as they are logged and trained on
     answer: str | None
     outcome: str | None  # answered | no_answer
+
+
+class _StepIsRegistered(logging.Filter):
+    """Checkpointers keep ``Step`` objects (a dataclass) in ``steps``. With
+    ``LANGGRAPH_STRICT_MSGPACK`` on, ``compile`` allows the types of the state schema, ``Step``
+    among them; in LangGraph's default permissive mode every type outside its own list is
+    allowed too, but logs "Deserializing unregistered type" once. That line is about a type this
+    graph registers, so it is dropped, for ``Step`` only (other types still warn)."""
+
+    _key = f"{Step.__module__}.{Step.__qualname__}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        about_step = len(args) >= 2 and f"{args[0]}.{args[1]}" == self._key
+        return not (about_step and str(record.msg).startswith("Deserializing unregistered type"))
+
+
+logging.getLogger("langgraph.checkpoint.serde.jsonplus").addFilter(_StepIsRegistered())
 
 
 class TraceSink(Protocol):
@@ -136,16 +157,16 @@ def create_swirl_agent(
         """Record the model's turn and route on it (a Command: no separate routing function)."""
         turn = proto.parse(reply)
         meta = getattr(reply, "response_metadata", {}) or {}
-        step = {
-            "index": len(state.get("steps") or []),
-            **turn.fields,
-            "model": name_of_model,
-            "started_at": started,
-            "duration_s": time.time() - started,
-            "token_ids": meta.get("token_ids"),
-        }
+        step = replace(
+            turn.step,
+            index=len(state.get("steps") or []),
+            model=name_of_model,
+            started_at=started,
+            duration_s=time.time() - started,
+            token_ids=meta.get("token_ids"),
+        )
         steps = [*(state.get("steps") or []), step]
-        if step["kind"] == "answer" or len(steps) >= max_steps:
+        if step.kind == "answer" or len(steps) >= max_steps:
             goto = "finish"  # a tool call on the last step is not run: no model call would read it
         else:
             goto = "tools" if turn.run_tools else "agent"
@@ -161,9 +182,8 @@ def create_swirl_agent(
         messages = proto.render(state["question"], state.get("steps") or [])
         return _step(state, await bound.ainvoke(messages, config), started)
 
-    def _observed(state: SwirlState, update: dict[str, Any], started: float) -> dict[str, Any]:
-        step = {**state["steps"][-1], **update}
-        step["duration_s"] += time.time() - started
+    def _observed(state: SwirlState, step: Step, started: float) -> dict[str, Any]:
+        step = replace(step, duration_s=step.duration_s + time.time() - started)
         return {"steps": [*state["steps"][:-1], step]}
 
     def run_tools(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
@@ -176,8 +196,8 @@ def create_swirl_agent(
 
     def finish(state: SwirlState, config: RunnableConfig) -> dict[str, Any]:
         last = state["steps"][-1]
-        if last["kind"] == "answer":
-            answer, outcome, content = last["argument"], "answered", last["argument"]
+        if last.kind == "answer":
+            answer, outcome, content = last.argument, "answered", last.argument
         else:
             answer, outcome = None, "no_answer"
             content = f"No answer within {max_steps} steps."
@@ -191,6 +211,8 @@ def create_swirl_agent(
 
         context = {
             "protocol": proto.name,
+            "task": task,
+            "tools": proto.tool_schemas,
             **((config.get("configurable") or {}).get("swirl_trace") or {}),
         }
         trajectory = trajectory_from_state(

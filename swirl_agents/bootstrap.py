@@ -225,7 +225,8 @@ def _trajectory(q: Question, steps: list[Step], system: str, kind: str) -> Traje
         dataset=q.dataset,
         split=q.split,
         question_id=q.id,
-        metadata={"annotation": kind, "task": task_for(q.dataset)},
+        metadata={"annotation": kind},
+        task=task_for(q.dataset),
         id=f"annotation/{q.dataset}/{q.id}",
     )
 

@@ -67,9 +67,9 @@ def ask_one(model: str = "smollm2") -> None:
     agent = create_swirl_agent(load_chat_model(model), load_tools(["calculator"]), max_steps=10)
     state = agent.invoke({"question": QUESTION})
     for step in state["steps"]:
-        _say(f"step {step['index'] + 1} [{step['kind']}] {step['text'].strip()}")
-        if step.get("observation"):
-            _say(f"  -> {step['observation']}")
+        _say(f"step {step.index + 1} [{step.kind}] {step.text.strip()}")
+        if step.observation:
+            _say(f"  -> {step.observation}")
     print(f"answer: {state['answer']} ({state['outcome']})")
 
 

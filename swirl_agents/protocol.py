@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:  # langchain_core loads in build_messages: reading records stays light
     from langchain_core.messages import BaseMessage
 
+    from swirl_agents.traces.schema import Step
+
 PROTOCOL_VERSION = "swirl-tags/1"
 
 ActionKind = Literal["search", "math", "answer", "invalid"]
@@ -163,18 +165,18 @@ def system_prompt(tags: Iterable[str], max_steps: int, task: str | None = None) 
 
 
 def build_messages(
-    system: str, question: str, steps: Sequence[dict], *, upto: int | None = None
+    system: str, question: str, steps: Sequence[Step], *, upto: int | None = None
 ) -> list[BaseMessage]:
     """The conversation the model sees before step ``upto`` (default: after all ``steps``).
 
-    ``steps`` are step records (``text``, ``observation``): each adds the model's turn and, when
-    the step produced a tool result or a corrective turn, the user turn that followed it.
+    Each step adds the model's turn (``text``) and, when the step produced a tool result or a
+    corrective turn (``observation``), the user turn that followed it.
     """
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
     messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(f"Question: {question}")]
     for step in steps[:upto]:
-        messages.append(AIMessage(step["text"]))
-        if step.get("observation") is not None:
-            messages.append(HumanMessage(step["observation"]))
+        messages.append(AIMessage(step.text))
+        if step.observation is not None:
+            messages.append(HumanMessage(step.observation))
     return messages

@@ -184,6 +184,7 @@ def run_agent(
                     outcome="failed",
                     source=source,
                     model=label,
+                    task=task,
                     error=f"{type(output).__name__}: {output}"
                     if isinstance(output, BaseException)
                     else "the run ended without a trace",

@@ -57,19 +57,19 @@ def test_several_tools_with_structured_arguments() -> None:
     out = agent.invoke({"question": "Distance plus population?"})
 
     assert (out["outcome"], out["answer"]) == ("answered", "The answer is 2103000.")
-    assert [s["kind"] for s in out["steps"]] == ["tool", "tool", "answer"]
+    assert [s.kind for s in out["steps"]] == ["tool", "tool", "answer"]
     first = out["steps"][0]
-    assert [(c["name"], c["args"], c["output"], c["status"]) for c in first["tool_calls"]] == [
+    assert [(c["name"], c["args"], c["output"], c["status"]) for c in first.tool_calls] == [
         ("convert", {"amount": 3, "unit": "km"}, "3000 m", "success"),
         ("population", {"city": "Paris", "year": 2020}, "2100000", "success"),
     ]
-    assert first["tool"] == "convert, population" and first["error"] == ""
+    assert first.tool == "convert, population" and first.error == ""
     assert (
-        first["argument"]
+        first.argument
         == 'convert({"amount": 3, "unit": "km"}); population({"city": "Paris", "year": 2020})'
     )
-    assert first["observation"].splitlines()[0] == 'convert({"amount": 3, "unit": "km"}) -> 3000 m'
-    assert out["steps"][2]["tool_calls"] is None
+    assert first.observation.splitlines()[0] == 'convert({"amount": 3, "unit": "km"}) -> 3000 m'
+    assert out["steps"][2].tool_calls is None
     # one final AI message, as with the tags
     assert [(type(m), m.content) for m in out["messages"]] == [
         (AIMessage, "The answer is 2103000.")
@@ -104,8 +104,8 @@ def test_every_model_call_is_a_step(max_steps: int) -> None:
     assert (out["outcome"], out["answer"]) == ("no_answer", None)
     assert out["messages"][-1].content == f"No answer within {max_steps} steps."
     # the last turn's calls are not run: no model call would read their results
-    assert out["steps"][-1]["tool_calls"][0]["output"] is None
-    assert all(s["tool_calls"][0]["output"] == "2.0" for s in out["steps"][:-1])
+    assert out["steps"][-1].tool_calls[0]["output"] is None
+    assert all(s.tool_calls[0]["output"] == "2.0" for s in out["steps"][:-1])
 
 
 def test_a_long_budget_ends_with_no_answer() -> None:
@@ -127,10 +127,10 @@ def test_failing_and_unknown_tools_are_results() -> None:
         ]
     )
     out = create_swirl_agent(model, [broken], protocol="tools").invoke({"question": "Q"})
-    calls = out["steps"][0]["tool_calls"]
+    calls = out["steps"][0].tool_calls
     assert [c["status"] for c in calls] == ["error", "error"]
     assert "index offline" in calls[0]["output"] and "nope" in calls[1]["output"]
-    assert out["steps"][0]["error"].startswith("search: ")
+    assert out["steps"][0].error.startswith("search: ")
     assert out["answer"] == "done"
 
 
@@ -140,9 +140,9 @@ def test_empty_and_malformed_turns_get_a_corrective_turn() -> None:
     )
     model = scripted(["", malformed, "4"])
     out = create_swirl_agent(model, TOOLS, protocol="tools", max_steps=5).invoke({"question": "Q"})
-    assert [s["kind"] for s in out["steps"]] == ["invalid", "invalid", "answer"]
-    assert out["steps"][0]["error"] == "an empty turn: no text and no tool call"
-    assert out["steps"][1]["error"] == "malformed tool call (add: bad JSON)"
+    assert [s.kind for s in out["steps"]] == ["invalid", "invalid", "answer"]
+    assert out["steps"][0].error == "an empty turn: no text and no tool call"
+    assert out["steps"][1].error == "malformed tool call (add: bad JSON)"
     corrective = model.calls[1]["messages"][-1]
     assert isinstance(corrective, HumanMessage) and "no valid action" in corrective.content
     assert out["answer"] == "4"
@@ -233,7 +233,7 @@ async def test_async_stream_batch_and_async_tools() -> None:
     out = await agent.ainvoke({"question": "Q"})
     assert (
         seen == [{"city": "Oslo", "year": 1990}]
-        and out["steps"][0]["tool_calls"][0]["output"] == "found"
+        and out["steps"][0].tool_calls[0]["output"] == "found"
     )
     chunks = [next(iter(c)) async for c in agent.astream({"question": "Q"}, stream_mode="updates")]
     assert chunks == ["start", "agent", "tools", "agent", "finish"]

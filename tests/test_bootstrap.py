@@ -23,7 +23,7 @@ def recheck(traj, run_tool) -> None:
         else:
             expected = protocol.render_tool_result(step.argument, run_tool(step.argument))
             assert step.observation == expected
-    assert grade(traj.answer, traj.gold_answer, traj.metadata["task"])
+    assert grade(traj.answer, traj.gold_answer, traj.task)
 
 
 def test_gsm8k_first_50():

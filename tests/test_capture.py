@@ -9,6 +9,7 @@ import pytest
 from fakes import call, scripted, tool_turn
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -83,6 +84,8 @@ def check_run(traj: Trajectory, question: str) -> None:
     assert traj.steps[0].started_at <= traj.steps[1].started_at <= traj.steps[2].started_at
     assert traj.steps[0].duration_s >= 0.01  # the model call and its tools
     assert traj.protocol == CAPTURE_PROTOCOL and traj.source == "production"
+    # the schemas bound with bind_tools, read from the model call's invocation params
+    assert traj.tools == [convert_to_openai_tool(t) for t in TOOLS]
 
 
 def test_create_agent_runs_into_sqlite(tmp_path) -> None:
@@ -212,11 +215,13 @@ def test_the_swirl_agent_captured_gives_its_own_step_records() -> None:
     assert [[getattr(s, f) for f in fields] for s in theirs.steps] == [
         [getattr(s, f) for f in fields] for s in mine.steps
     ]
-    assert (theirs.question, theirs.answer, theirs.system_prompt) == (
+    assert (theirs.question, theirs.answer, theirs.system_prompt, theirs.tools) == (
         mine.question,
         mine.answer,
         mine.system_prompt,
+        mine.tools,
     )
+    assert [t["function"]["name"] for t in mine.tools] == ["weather", "convert", "shout"]
 
 
 def test_a_handler_on_the_model_alone_logs_each_call() -> None:

@@ -127,7 +127,8 @@ def test_a_tool_call_chat_is_one_trajectory_with_its_calls_and_results():
         "Sunny, and 2000 m.",
         "production",
     )
-    assert traj.protocol == "swirl-tools/1+openai" and traj.metadata["tools"] == TOOLS
+    assert traj.protocol == "swirl-tools/1+openai" and traj.tools == TOOLS
+    assert "tools" not in traj.metadata  # a record field, not metadata
     first, last = traj.steps
     assert (first.kind, first.text, first.tool) == ("tool", "Looking both up.", "weather, convert")
     assert first.tool_calls == [
@@ -320,7 +321,7 @@ def test_export_of_a_tag_run_is_what_the_model_saw_and_object_arguments(tmp_path
     ]  # fmt: skip
     traj = Trajectory("What is 2 + 3?", steps, "5", "answered", system_prompt="SYS")
     chat = to_openai(traj)
-    seen = build_messages("SYS", traj.question, [s.__dict__ for s in steps])
+    seen = build_messages("SYS", traj.question, steps)
     role = {"system": "system", "human": "user", "ai": "assistant"}
     assert chat == {"messages": [{"role": role[m.type], "content": m.content} for m in seen]}
     assert "tools" not in chat
@@ -439,7 +440,7 @@ def check_agent_run(traj: Trajectory) -> None:
     assert (last.kind, last.argument) == ("answer", "Sunny, and 2000 m.")
     assert traj.created_at == pytest.approx(1740830400.0)
     assert traj.metadata["thread_id"] == "th-9" and traj.metadata["graph"] == "LangGraph"
-    assert traj.metadata["tools"] == TOOLS and traj.metadata["capture"] == "langsmith"
+    assert traj.tools == TOOLS and traj.metadata["capture"] == "langsmith"
     assert traj.model == "gpt-4o-mini-2024-07-18"
 
 

@@ -16,6 +16,7 @@ from swirl_agents.protocol import (
     render_tool_result,
     system_prompt,
 )
+from swirl_agents.traces.schema import Step
 
 
 @pytest.mark.parametrize(
@@ -196,9 +197,9 @@ def test_system_prompt_guesses_the_task_from_the_tools() -> None:
 
 def test_build_messages_is_the_state_before_each_step() -> None:
     steps = [
-        {"text": "<search_query>a</search_query>", "observation": "a -> A"},
-        {"text": "hmm", "observation": "Your last step had no valid action"},
-        {"text": "<answer>A</answer>", "observation": None},
+        Step(0, "<search_query>a</search_query>", "search", "a", observation="a -> A"),
+        Step(1, "hmm", "invalid", observation="Your last step had no valid action"),
+        Step(2, "<answer>A</answer>", "answer", "A"),
     ]
     full = build_messages("SYS", "Q?", steps)
     assert [type(m) for m in full] == [

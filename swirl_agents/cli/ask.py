@@ -72,7 +72,7 @@ def ask_command(
         "question": final.get("question", question),
         "answer": final.get("answer"),
         "outcome": final.get("outcome"),
-        "steps": final.get("steps", []),
+        "steps": [s.to_dict() for s in final.get("steps", [])],  # the records, as JSON
         "model": model,
         "tools": [t.name for t in tool_list],
         "max_steps": steps_budget,
@@ -93,11 +93,11 @@ def _show(update: dict[str, Any]) -> None:
             continue
         step = steps[-1]
         if node == "agent":
-            eprint(f"[{step['index'] + 1}] {' '.join(step['text'].split())}")
-            if step["kind"] == "invalid":
-                eprint(f"    invalid: {step['error']}")
+            eprint(f"[{step.index + 1}] {' '.join(step.text.split())}")
+            if step.kind == "invalid":
+                eprint(f"    invalid: {step.error}")
         elif node == "tools":
-            eprint(f"    {step['tool']}: {step['observation']}")
+            eprint(f"    {step.tool}: {step.observation}")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from swirl_agents.traces.schema import Step
+
 
 @dataclass
 class Turn:
     """One model reply, parsed: the protocol's part of a step record.
 
-    ``fields`` are Step fields (text, kind, argument, observation, tool, error, tool_calls);
+    ``step`` holds what the protocol knows (text, kind, argument, observation, tool, error,
+    tool_calls); the graph fills in index, model, timing and token ids (``dataclasses.replace``).
     ``run_tools`` says whether the turn asks for tools to run before the next model call.
     """
 
-    fields: dict[str, Any] = field(default_factory=dict)
+    step: Step
     run_tools: bool = False
 
 
@@ -27,12 +30,13 @@ class AgentProtocol(Protocol):
 
     name: str  # recorded as Trajectory.protocol, e.g. "swirl-tags/1"
     system_prompt: str  # the exact system turn the model sees
+    tool_schemas: list[dict[str, Any]] | None  # recorded as Trajectory.tools (bound tools only)
 
     def bind(self, model: BaseChatModel) -> Runnable:
         """The model as it is called at every step (stop sequences, bound tools)."""
         ...
 
-    def render(self, question: str, steps: list[dict[str, Any]]) -> list[BaseMessage]:
+    def render(self, question: str, steps: list[Step]) -> list[BaseMessage]:
         """The conversation the model sees after ``steps``."""
         ...
 
@@ -40,11 +44,11 @@ class AgentProtocol(Protocol):
         """A model reply as a step (``kind`` answer means the run ends with ``argument``)."""
         ...
 
-    def run_tools(self, step: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        """The step's tools run: the step fields to update (observation, tool, error, ...).
+    def run_tools(self, step: Step, config: RunnableConfig) -> Step:
+        """The step after its tools ran (observation, tool, error, tool call outputs).
         A failing tool is a result, never an exception."""
         ...
 
-    async def arun_tools(self, step: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def arun_tools(self, step: Step, config: RunnableConfig) -> Step:
         """``run_tools`` on the event loop."""
         ...

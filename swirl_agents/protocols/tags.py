@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -14,6 +15,7 @@ from langchain_core.tools import BaseTool
 from swirl_agents import protocol
 from swirl_agents.protocol import MATH_TAG, SEARCH_TAG, Action
 from swirl_agents.protocols.base import Turn
+from swirl_agents.traces.schema import Step
 
 # Finish reasons that mean "cut by the token cap", not "stopped at a closing tag".
 _LENGTH_REASONS = {"length", "max_tokens", "MAX_TOKENS"}
@@ -36,6 +38,7 @@ class TagProtocol:
     """Tools map to tags (``tool_tag``); a tool is called with the tag's text."""
 
     name = protocol.PROTOCOL_VERSION
+    tool_schemas = None  # tools answer to tags in the prompt: none is bound to the model
 
     def __init__(
         self,
@@ -60,7 +63,7 @@ class TagProtocol:
     def bind(self, model: BaseChatModel) -> Runnable:
         return model.bind(stop=protocol.STOP_SEQUENCES)
 
-    def render(self, question: str, steps: list[dict[str, Any]]) -> list[BaseMessage]:
+    def render(self, question: str, steps: list[Step]) -> list[BaseMessage]:
         return protocol.build_messages(self.system_prompt, question, steps)
 
     def parse(self, reply: BaseMessage) -> Turn:
@@ -72,35 +75,36 @@ class TagProtocol:
             action = Action(
                 "invalid", reasoning=action.reasoning, error=f"no tool for <{action.tag}>"
             )
-        fields = {
-            "text": text,
-            "kind": action.kind,
-            "argument": action.argument,
-            "observation": protocol.corrective_turn(action) if action.kind == "invalid" else None,
-            "tool": None,
-            "error": action.error,
-        }
-        return Turn(fields, run_tools=action.kind in ("search", "math"))
+        step = Step(
+            index=0,  # the graph numbers the step
+            text=text,
+            kind=action.kind,
+            argument=action.argument,
+            observation=protocol.corrective_turn(action) if action.kind == "invalid" else None,
+            error=action.error,
+        )
+        return Turn(step, run_tools=action.kind in ("search", "math"))
 
-    def _tool(self, step: dict[str, Any]) -> BaseTool:
-        return self.tools_by_tag[protocol.KIND_TO_TAG[step["kind"]]]
+    def _tool(self, step: Step) -> BaseTool:
+        return self.tools_by_tag[protocol.KIND_TO_TAG[step.kind]]
 
-    def _observe(self, step: dict[str, Any], output: Any, error: str) -> dict[str, Any]:
-        return {
-            "tool": self._tool(step).name,
-            "observation": protocol.render_tool_result(step["argument"], _as_text(output)),
-            "error": error,
-        }
+    def _observe(self, step: Step, output: Any, error: str) -> Step:
+        return replace(
+            step,
+            tool=self._tool(step).name,
+            observation=protocol.render_tool_result(step.argument, _as_text(output)),
+            error=error,
+        )
 
-    def run_tools(self, step: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    def run_tools(self, step: Step, config: RunnableConfig) -> Step:
         try:  # a failing tool is a result the model can read, never the end of the run
-            return self._observe(step, self._tool(step).invoke(step["argument"], config), "")
+            return self._observe(step, self._tool(step).invoke(step.argument, config), "")
         except Exception as exc:  # noqa: BLE001
             return self._observe(step, f"Error: {exc}", f"{type(exc).__name__}: {exc}")
 
-    async def arun_tools(self, step: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def arun_tools(self, step: Step, config: RunnableConfig) -> Step:
         try:
-            out = await self._tool(step).ainvoke(step["argument"], config)
+            out = await self._tool(step).ainvoke(step.argument, config)
             return self._observe(step, out, "")
         except Exception as exc:  # noqa: BLE001
             return self._observe(step, f"Error: {exc}", f"{type(exc).__name__}: {exc}")

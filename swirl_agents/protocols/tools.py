@@ -9,7 +9,7 @@ The step record (``swirl_agents.traces.schema.Step``): ``kind`` is ``tool`` / ``
 ``invalid``; ``tool_calls`` lists ``{"id", "name", "args", "output", "status"}``; ``argument``,
 ``tool`` and ``observation`` hold the same calls as text (``name({"a": 1})``, the tool names,
 ``name({"a": 1}) -> RESULT`` lines), so readers of tag steps see something meaningful.
-``step_fields`` is shared with the capture handler (``swirl_agents.traces.capture``), so a
+``turn_step`` is shared with the capture handler (``swirl_agents.traces.capture``), so a
 captured app's runs and this agent's runs have the same records.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -30,8 +31,10 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from swirl_agents.protocols.base import Turn
+from swirl_agents.traces.schema import Step
 
 PROTOCOL_VERSION = "swirl-tools/1"
 
@@ -68,8 +71,32 @@ def corrective_turn(error: str) -> str:
     )
 
 
-def step_fields(message: BaseMessage) -> dict[str, Any]:
-    """A model turn (an AI message) as step fields; tool calls not yet run (``output`` None)."""
+def tool_schemas(tools: Sequence[Any]) -> list[dict[str, Any]] | None:
+    """The OpenAI-style function schemas of ``tools`` (what ``Trajectory.tools`` records)."""
+    return [convert_to_openai_tool(t) for t in tools] or None
+
+
+def bound_tools(raw: Any) -> list[dict[str, Any]] | None:
+    """The ``tools`` a model call was made with (``invocation_params["tools"]`` of a chat model
+    with ``bind_tools``, in its provider's shape) as OpenAI-style schemas; None when there are
+    none. A schema ``convert_to_openai_tool`` does not know (a provider's built-in tool) is kept
+    as it is."""
+    if not isinstance(raw, (list, tuple)):
+        return None
+    out = []
+    for tool in raw:
+        if not isinstance(tool, dict):
+            continue
+        try:
+            out.append(convert_to_openai_tool(tool))
+        except (ValueError, TypeError, KeyError):
+            out.append(tool)
+    return out or None
+
+
+def turn_step(message: BaseMessage) -> Step:
+    """A model turn (an AI message) as a step; its tool calls not yet run (``output`` None).
+    The caller numbers it and adds model, timing and token ids (``dataclasses.replace``)."""
     text = str(message.text)
     calls = [
         {
@@ -86,32 +113,20 @@ def step_fields(message: BaseMessage) -> dict[str, Any]:
         for c in getattr(message, "invalid_tool_calls", None) or []
     ]
     error = f"malformed tool call ({'; '.join(bad)})" if bad else ""
-    fields: dict[str, Any] = {"text": text, "tool": None, "error": error, "observation": None}
     if calls:
-        return {
-            **fields,
-            "kind": "tool",
-            "argument": "; ".join(map(render_call, calls)),
-            "tool_calls": calls,
-        }
+        argument = "; ".join(map(render_call, calls))
+        return Step(0, text, "tool", argument, error=error, tool_calls=calls)
     if not bad and text.strip():
-        return {**fields, "kind": "answer", "argument": text.strip(), "tool_calls": None}
+        return Step(0, text, "answer", text.strip())
     error = error or "an empty turn: no text and no tool call"
-    return {
-        **fields,
-        "kind": "invalid",
-        "argument": "",
-        "error": error,
-        "observation": corrective_turn(error),
-        "tool_calls": None,
-    }
+    return Step(0, text, "invalid", observation=corrective_turn(error), error=error)
 
 
-def with_results(step: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]:
-    """The step fields after its tool calls ran; ``results`` are ToolMessages (any order)."""
+def with_results(step: Step, results: Sequence[Any]) -> Step:
+    """The step after its tool calls ran; ``results`` are ToolMessages (any order)."""
     by_id = {getattr(r, "tool_call_id", None): r for r in results}
     calls = []
-    for call in step.get("tool_calls") or []:
+    for call in step.tool_calls or []:
         result = by_id.get(call["id"])
         if result is None:
             output, status = "Error: the tool returned no result", "error"
@@ -120,32 +135,38 @@ def with_results(step: dict[str, Any], results: Sequence[Any]) -> dict[str, Any]
         else:  # a Command or other value: not applicable to this graph's state
             output, status = str(result), "error"
         calls.append({**call, "output": output, "status": status})
-    return summarize({**step, "tool_calls": calls})
+    return summarize(replace(step, tool_calls=calls))
 
 
-def summarize(step: dict[str, Any]) -> dict[str, Any]:
-    """``tool_calls`` with their outputs, and the same as text: the names of the tools that ran
-    (``tool``), ``name(ARGS) -> RESULT`` lines (``observation``), the failures (``error``)."""
-    ran = [c for c in step.get("tool_calls") or [] if c.get("output") is not None]
-    errors = [step["error"]] if step.get("error") else []
+def summary(calls: list[dict[str, Any]] | None, error: str = "") -> dict[str, Any]:
+    """A turn's tool calls as text: the names of the tools that ran (``tool``),
+    ``name(ARGS) -> RESULT`` lines (``observation``), the turn's and the tools' failures
+    (``error``). Import parsers apply it to their step fields; ``summarize`` to a Step."""
+    ran = [c for c in calls or [] if c.get("output") is not None]
+    errors = [error] if error else []
     errors += [f"{c['name']}: {c['output']}" for c in ran if c.get("status") == "error"]
     return {
-        "tool_calls": step.get("tool_calls"),
         "tool": ", ".join(dict.fromkeys(c["name"] for c in ran)) or None,
         "observation": "\n".join(f"{render_call(c)} -> {c['output']}" for c in ran) or None,
         "error": "; ".join(errors),
     }
 
 
-def render_step(step: dict[str, Any]) -> list[BaseMessage]:
+def summarize(step: Step) -> Step:
+    """The step with ``tool``, ``observation`` and ``error`` summarizing its tool calls."""
+    return replace(step, **summary(step.tool_calls, step.error))
+
+
+def _request(step: Step) -> AIMessage:
+    """The AI turn of a step, with its tool calls (without their results)."""
+    calls = [{"name": c["name"], "args": c["args"], "id": c["id"]} for c in step.tool_calls or []]
+    return AIMessage(step.text, tool_calls=calls)
+
+
+def render_step(step: Step) -> list[BaseMessage]:
     """The messages one step adds to the conversation: the AI turn, then its results."""
-    calls = step.get("tool_calls") or []
-    out: list[BaseMessage] = [
-        AIMessage(
-            step["text"],
-            tool_calls=[{"name": c["name"], "args": c["args"], "id": c["id"]} for c in calls],
-        )
-    ]
+    calls = step.tool_calls or []
+    out: list[BaseMessage] = [_request(step)]
     for c in calls:
         if c.get("output") is not None:
             out.append(
@@ -156,9 +177,17 @@ def render_step(step: dict[str, Any]) -> list[BaseMessage]:
                     status=c.get("status") or "success",
                 )
             )
-    if not calls and step.get("observation") is not None:
-        out.append(HumanMessage(step["observation"]))
+    if not calls and step.observation is not None:
+        out.append(HumanMessage(step.observation))
     return out
+
+
+def render_state(system: str, question: str, steps: Sequence[Step]) -> list[BaseMessage]:
+    """The conversation the model sees after ``steps`` (the tool-call protocol's state)."""
+    messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(question)]
+    for step in steps:
+        messages.extend(render_step(step))
+    return messages
 
 
 class ToolCallProtocol:
@@ -181,6 +210,7 @@ class ToolCallProtocol:
         if dupes:
             raise ValueError(f"two tools share the name(s) {dupes}")
         self.tools = list(tools)
+        self.tool_schemas = tool_schemas(self.tools)
         # handle_tool_errors=True: every failing tool is an error result the model can read
         self.node = ToolNode(self.tools, handle_tool_errors=True) if self.tools else None
         self.system_prompt = system_prompt or default_system_prompt(max_steps, task)
@@ -188,31 +218,19 @@ class ToolCallProtocol:
     def bind(self, model: BaseChatModel) -> Runnable:
         return model.bind_tools(self.tools) if self.tools else model
 
-    def render(self, question: str, steps: list[dict[str, Any]]) -> list[BaseMessage]:
-        messages: list[BaseMessage] = [SystemMessage(self.system_prompt), HumanMessage(question)]
-        for step in steps:
-            messages.extend(render_step(step))
-        return messages
+    def render(self, question: str, steps: list[Step]) -> list[BaseMessage]:
+        return render_state(self.system_prompt, question, steps)
 
     def parse(self, reply: BaseMessage) -> Turn:
-        fields = step_fields(reply)
-        return Turn(fields, run_tools=fields["kind"] == "tool")
+        step = turn_step(reply)
+        return Turn(step, run_tools=step.kind == "tool")
 
-    def _request(self, step: dict[str, Any]) -> list[AIMessage]:
-        calls = step.get("tool_calls") or []
-        return [
-            AIMessage(
-                step["text"],
-                tool_calls=[{"name": c["name"], "args": c["args"], "id": c["id"]} for c in calls],
-            )
-        ]
-
-    def run_tools(self, step: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    def run_tools(self, step: Step, config: RunnableConfig) -> Step:
         if self.node is None:
             return with_results(step, [])
-        return with_results(step, self.node.invoke(self._request(step), config))
+        return with_results(step, self.node.invoke([_request(step)], config))
 
-    async def arun_tools(self, step: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def arun_tools(self, step: Step, config: RunnableConfig) -> Step:
         if self.node is None:
             return with_results(step, [])
-        return with_results(step, await self.node.ainvoke(self._request(step), config))
+        return with_results(step, await self.node.ainvoke([_request(step)], config))

@@ -21,14 +21,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from swirl_agents.protocols.tools import PROTOCOL_VERSION, step_fields, summarize
+from swirl_agents.protocols.tools import PROTOCOL_VERSION, bound_tools, summarize, turn_step
 from swirl_agents.traces.schema import Step, Trajectory, run_ending
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,11 @@ class _Run:
     started: float
     inputs: Any = None
     name: str | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     question: str | None = None
     system_prompt: str = ""
     model: str = ""
+    tools: list[dict[str, Any]] | None = None  # the schemas bound at the first model call
     children: list[UUID] = field(default_factory=list)
 
 
@@ -125,6 +126,8 @@ class SwirlTracer(BaseCallbackHandler):
         root = self._enter(run_id, parent_run_id, metadata)
         name = (metadata or {}).get("ls_model_name") or _class_name(serialized)
         prompt = messages[0] if messages else []
+        # bind_tools binds them as a call kwarg: LangChain passes them in the invocation params
+        tools = bound_tools((kw.get("invocation_params") or {}).get("tools"))
         with self._lock:
             run = self._runs[root]
             if run.question is None:  # the first model call shows the run's question
@@ -132,6 +135,7 @@ class SwirlTracer(BaseCallbackHandler):
                 run.question = str(humans[-1].text) if humans else ""
                 systems = [m for m in prompt if isinstance(m, SystemMessage)]
                 run.system_prompt = str(systems[0].text) if systems else ""
+            run.tools = run.tools or tools
             self._calls[run_id] = (root, time.time(), name)
 
     def on_llm_end(self, response, *, run_id, parent_run_id=None, **kw):
@@ -145,19 +149,19 @@ class SwirlTracer(BaseCallbackHandler):
         if not isinstance(message, BaseMessage):
             return  # a completion model's text: not a chat turn
         meta = message.response_metadata or {}
-        step = {
-            **step_fields(message),
-            "model": meta.get("model_name") or meta.get("model") or name,
-            "started_at": started,
-            "duration_s": time.time() - started,
-            "token_ids": meta.get("token_ids"),
-        }
+        step = replace(
+            turn_step(message),
+            model=meta.get("model_name") or meta.get("model") or name,
+            started_at=started,
+            duration_s=time.time() - started,
+            token_ids=meta.get("token_ids"),
+        )
         with self._lock:
             run = self._runs.get(root)
             if run is None:
                 return
             run.steps.append(step)
-            run.model = run.model or step["model"]
+            run.model = run.model or step.model
         self._finish(run_id, None)  # when the model call is its own root (no graph around it)
 
     def on_llm_error(self, error, *, run_id, **kw):
@@ -198,21 +202,27 @@ class SwirlTracer(BaseCallbackHandler):
             if run is None:
                 return
             call_id = call_id or start_id
-            for step in reversed(run.steps):
-                for call in step.get("tool_calls") or []:
-                    if call_id is not None and call["id"] == call_id:
-                        call.update(output=output, status=status)
-                        step["duration_s"] += time.time() - started
-                        return
+            took = time.time() - started
+            for k in range(len(run.steps) - 1, -1, -1):
+                step = run.steps[k]
+                calls = step.tool_calls or []
+                if call_id is not None and any(c["id"] == call_id for c in calls):
+                    calls = [
+                        {**c, "output": output, "status": status} if c["id"] == call_id else c
+                        for c in calls
+                    ]
+                    run.steps[k] = replace(
+                        step, tool_calls=calls, duration_s=step.duration_s + took
+                    )
+                    return
             if not run.steps:
                 return  # a tool before any model call: no step to attach it to
             # a tool the model did not call by id (a hand-built graph): the latest step ran it
             step = run.steps[-1]
-            step["tool_calls"] = [
-                *(step.get("tool_calls") or []),
-                {"id": call_id, "name": name, "args": args if isinstance(args, dict) else
-                 {"input": args}, "output": output, "status": status},
-            ]  # fmt: skip
+            call = {"id": call_id, "name": name,
+                    "args": args if isinstance(args, dict) else {"input": args},
+                    "output": output, "status": status}  # fmt: skip
+            run.steps[-1] = replace(step, tool_calls=[*(step.tool_calls or []), call])
 
     # --- the end of a run ------------------------------------------------------------------
     def _finish(self, root: UUID, error: BaseException | None) -> None:
@@ -242,13 +252,11 @@ class SwirlTracer(BaseCallbackHandler):
             log.exception("swirl tracer: could not log run %s", root)
 
     def _trajectory(self, run: _Run, error: BaseException | None) -> Trajectory:
-        steps = sorted(run.steps, key=lambda s: s["started_at"])
-        records = []
-        for i, step in enumerate(steps):
-            step = {**step, "index": i}
-            if step.get("tool_calls"):
-                step.update(summarize(step))
-            records.append(Step.from_dict(step))
+        steps = sorted(run.steps, key=lambda s: s.started_at)
+        records = [
+            summarize(replace(s, index=i)) if s.tool_calls else replace(s, index=i)
+            for i, s in enumerate(steps)
+        ]
         answer, outcome = run_ending(records, error)
         metadata = {**self.metadata, "run_id": str(run.id), "capture": "callback"}
         if run.thread_id is not None:
@@ -266,6 +274,7 @@ class SwirlTracer(BaseCallbackHandler):
             error=None if error is None else f"{type(error).__name__}: {error}",
             metadata=metadata,
             protocol=CAPTURE_PROTOCOL,
+            tools=run.tools,
             id=run.id.hex,
             created_at=run.started,
         )

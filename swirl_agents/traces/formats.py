@@ -15,8 +15,8 @@ Formats (``swirl traces import FILE --format F``, ``swirl traces export OUT --fo
   its ``Question:`` prefix (``protocol.build_messages`` adds it back). Malformed tool-call
   arguments make an ``invalid`` step, as in the agent. On export, tag-protocol runs become plain
   chat turns (exactly what ``build_messages`` sends the model), tool-call runs assistant
-  ``tool_calls`` plus ``tool`` messages, and ``tools`` is written when ``metadata["tools"]`` holds
-  the schemas (an import keeps them there).
+  ``tool_calls`` plus ``tool`` messages, and ``tools`` is written from the record's ``tools``
+  (the bound tools' schemas; an import fills it from the line's ``tools``).
 - ``langsmith``: runs as LangSmith's ``Client.list_runs`` / run export gives them, one run per line
   (``run.model_dump_json()``) or one JSON array, nested ``child_runs`` allowed. Runs are grouped by
   ``trace_id`` into one trajectory per trace; its ``llm`` runs are the steps in ``start_time``
@@ -213,8 +213,6 @@ def openai_record(data: Any, *, source: str = "production") -> Trajectory:
         k: v for k, v in data.items() if k not in ("messages", "tools", "id", "model", "metadata")
     }
     meta = {**extra, **metadata, "imported_format": "openai"}
-    if tools:
-        meta["tools"] = tools
     return _trajectory(
         fields,
         source=source,
@@ -222,6 +220,7 @@ def openai_record(data: Any, *, source: str = "production") -> Trajectory:
         metadata=meta,
         id=record_id or _content_id(data),
         suffix="openai",
+        tools=tools or None,
     )
 
 
@@ -269,9 +268,8 @@ def to_openai(traj: Trajectory, *, arguments: str = "string") -> dict[str, Any]:
         if not ran and step.observation is not None:
             messages.append({"role": "user", "content": step.observation})
     out: dict[str, Any] = {"messages": messages}
-    tools = traj.metadata.get("tools")
-    if isinstance(tools, list) and tools:
-        out["tools"] = tools
+    if traj.tools:
+        out["tools"] = traj.tools
     return out
 
 
@@ -424,6 +422,7 @@ def _trace(trace_id: str, runs: list[dict[str, Any]], source: str) -> Trajectory
         if root.get("session_id"):
             meta["langsmith_session_id"] = str(root["session_id"])
     created = (root or runs[0])["_start"]
+    tools = None
     if not steps:
         messages = _root_messages(root)
         if messages is None:
@@ -433,9 +432,10 @@ def _trace(trace_id: str, runs: list[dict[str, Any]], source: str) -> Trajectory
             )
         fields = _conversation([_message(m, "message", strict=False) for m in messages])
     else:
-        tools = ((llm_runs[0].get("extra") or {}).get("invocation_params") or {}).get("tools")
-        if isinstance(tools, list) and tools:
-            meta["tools"] = [_openai_tool(t) for t in tools if isinstance(t, dict)]
+        from swirl_agents.protocols.tools import bound_tools
+
+        bound = ((llm_runs[0].get("extra") or {}).get("invocation_params") or {}).get("tools")
+        tools = bound_tools(bound)
         fields = _run_fields(steps, prompts, [r for r in runs if r["run_type"] == "tool"], root)
     model = next((s.get("model") for s in fields["steps"] if s.get("model")), "")
     return _trajectory(
@@ -447,6 +447,7 @@ def _trace(trace_id: str, runs: list[dict[str, Any]], source: str) -> Trajectory
         suffix="langsmith",
         error=error,
         created_at=created,
+        tools=tools,
     )
 
 
@@ -607,14 +608,6 @@ def _root_question(root: dict[str, Any] | None) -> str:
 def _after_last_turn(prompt: list[dict[str, Any]]) -> list[dict[str, Any]]:
     last = max((i for i, m in enumerate(prompt) if m["role"] == "assistant"), default=None)
     return [] if last is None else prompt[last + 1 :]
-
-
-def _openai_tool(tool: dict[str, Any]) -> dict[str, Any]:
-    """A bound tool's schema in OpenAI's shape (Anthropic's ``input_schema`` form converted)."""
-    if "function" in tool or "input_schema" not in tool:
-        return tool
-    function = {"name": tool.get("name"), "description": tool.get("description", "")}
-    return {"type": "function", "function": {**function, "parameters": tool["input_schema"]}}
 
 
 def _is_array(path: Path) -> bool:
@@ -902,10 +895,10 @@ def _attach_results(
 
 
 def _tool_step(message: dict[str, Any]) -> dict[str, Any]:
-    """Step fields of a model turn: the tool-call protocol's own builder (``step_fields``)."""
+    """Step fields of a model turn: the tool-call protocol's own builder (``turn_step``)."""
     from langchain_core.messages import AIMessage
 
-    from swirl_agents.protocols.tools import step_fields
+    from swirl_agents.protocols.tools import turn_step
 
     content = message["content"]
     if not isinstance(content, (str, list)):
@@ -915,15 +908,14 @@ def _tool_step(message: dict[str, Any]) -> dict[str, Any]:
         tool_calls=message["tool_calls"],
         invalid_tool_calls=message["invalid"],
     )
-    step = step_fields(ai)
-    step["text"] = message["text"]
-    return step
+    # parsing works on plain fields (results and timing attach later); a Step is built at the end
+    return {**turn_step(ai).to_dict(), "text": message["text"]}
 
 
 def _summarize(step: dict[str, Any]) -> dict[str, Any]:
-    from swirl_agents.protocols.tools import summarize
+    from swirl_agents.protocols.tools import summary
 
-    return summarize(step)
+    return summary(step.get("tool_calls"), step.get("error") or "")
 
 
 def _tag_step(text: str) -> dict[str, Any]:
@@ -964,6 +956,7 @@ def _trajectory(
     suffix: str,
     error: str | None = None,
     created_at: float | None = None,
+    tools: list[dict[str, Any]] | None = None,
 ) -> Trajectory:
     steps = []
     for i, step in enumerate(fields["steps"]):
@@ -983,6 +976,7 @@ def _trajectory(
         error=error,
         metadata=metadata,
         protocol=f"{protocol}+{suffix}",
+        tools=tools,
         id=id,
         **extra,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swirl_agents.traces.schema import Step, Trajectory
+from swirl_agents.traces.schema import Trajectory
 
 
 def trajectory_from_state(
@@ -16,11 +16,11 @@ def trajectory_from_state(
     **fields: Any,
 ) -> Trajectory:
     """Build the record of a finished run. ``fields`` set any other Trajectory field
-    (``id``, ``gold_answer``, ``dataset``, ``split``, ``question_id``, ``sample``, ``metadata``)."""
-    steps = [Step.from_dict(dict(s)) for s in state.get("steps") or []]
+    (``id``, ``gold_answer``, ``dataset``, ``split``, ``question_id``, ``sample``, ``metadata``,
+    ``task``, ``tools``). The state's ``steps`` are the records' Step objects, as they are."""
     return Trajectory(
         question=state["question"],
-        steps=steps,
+        steps=list(state.get("steps") or []),
         answer=state.get("answer"),
         outcome=state.get("outcome")
         or ("answered" if state.get("answer") is not None else "no_answer"),

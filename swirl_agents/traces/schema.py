@@ -7,8 +7,13 @@ error, so old stores are never silently misread.
 Versions:
   1. the tag protocol's steps.
   2. adds ``Step.tool_calls`` (native tool calls of one model turn, with their results: the
-     ``protocol="tools"`` agent and runs captured from other apps). A version-1 record reads as
-     version 2 with ``tool_calls`` None; nothing else changed.
+     ``protocol="tools"`` agent and runs captured from other apps), ``Trajectory.task`` (what
+     the run was asked to do, e.g. ``math`` or ``qa``) and ``Trajectory.tools`` (the OpenAI-style
+     function schemas of the tools the model had bound). A version-1 record reads as version 2
+     with these None; nothing else changed.
+
+The same ``Step`` objects live in the agent graph's state (``SwirlState.steps``), in stores and
+files (as ``to_dict``), and reach the trainer (``trainer.examples``): one record, no reshaping.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ class Step:
     def from_dict(cls, data: dict[str, Any]) -> Step:
         return _build(cls, data, "step")
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 def run_ending(steps: list[Step], error: str | None = None) -> tuple[str | None, str]:
     """A run's (answer, outcome) from its steps: ``failed`` when it raised, ``answered`` when its
@@ -96,6 +104,11 @@ class Trajectory:
     error: str | None = None  # the error that failed the run
     metadata: dict[str, Any] = field(default_factory=dict)  # free-form
     protocol: str = PROTOCOL_VERSION
+    # (version 2) the task the run was given (``math`` | ``qa`` | ...); None when unknown
+    task: str | None = None
+    # (version 2) OpenAI-style function schemas ({"type": "function", "function": {...}}) of the
+    # tools bound to the model in this run; None when the run bound none (the tag protocol)
+    tools: list[dict[str, Any]] | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: float = field(default_factory=time.time)
     schema_version: int = SCHEMA_VERSION
@@ -188,6 +201,8 @@ _TRAJ_TYPES: dict[str, tuple[type, ...]] = {
     "error": _STR + _NONE,
     "metadata": (dict,),
     "protocol": _STR,
+    "task": _STR + _NONE,
+    "tools": (list, type(None)),
     "id": _STR,
     "created_at": _NUM,
     "schema_version": (int,),
