@@ -18,6 +18,7 @@ from trainer_fixtures import (
 
 from swirl_agents.errors import UsageError
 from swirl_agents.protocol import build_messages
+from swirl_agents.traces.schema import Step
 from trainer.examples import step_examples
 from trainer.filters import filter_trajectories
 from trainer.judges import (
@@ -37,7 +38,7 @@ from trainer.judges import (
 def test_step_examples_are_the_agent_states():
     examples = step_examples(GOOD_MATH)
     assert len(examples) == 3
-    steps = [s.__dict__ for s in GOOD_MATH.steps]
+    steps = GOOD_MATH.steps
     for i, ex in enumerate(examples):
         assert ex.messages == build_messages(
             GOOD_MATH.system_prompt, GOOD_MATH.question, steps, upto=i
@@ -84,7 +85,7 @@ def test_rule_process_judge_rejects_invalid_and_failing_actions():
 def test_rule_process_judge_rejects_a_repeated_calculation():
     judge = RuleProcessJudge()
     q = "Tom has 3 apples and buys 4 more."
-    done = [{"kind": "math", "argument": "3+4", "observation": "3+4 -> 7"}]
+    done = [Step(0, "<math_exp>3+4</math_exp>", "math", "3+4", "3+4 -> 7")]
     assert judge.judge(StepContext(q, done, "Again <math_exp>3 + 4</math_exp>", "math")) == "bad"
     assert judge.judge(StepContext(q, done, "Then <math_exp>7*3</math_exp>", "math")) == "good"
 

@@ -21,7 +21,7 @@ gold answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -37,8 +37,9 @@ from swirl_agents.graders import (  # VerdictCache, parse_verdict: re-exported h
 )
 from swirl_agents.graders import LLMJudge as _LLMJudge
 from swirl_agents.grading import normalize_answer, numeric_equal
-from swirl_agents.protocol import MATH_TAG, SEARCH_TAG, parse_action
-from swirl_agents.traces.schema import Trajectory
+from swirl_agents.protocol import parse_action
+from swirl_agents.traces.schema import Step, Trajectory
+from trainer.examples import step_examples, task_of
 
 Verdict = Literal["good", "bad", "unknown"]  # process; outcome uses "yes" | "no" | "unknown"
 
@@ -48,27 +49,16 @@ class StepContext:
     """What a process judge sees: the question, the steps so far, and the action to judge."""
 
     question: str  # the task's question
-    history: list[dict[str, Any]]  # earlier steps: text, kind, argument, observation
+    history: list[Step]  # the steps before the action, as recorded
     action: str  # the model turn to judge, cut after its first closed tag
     task: str = "qa"  # math | qa
 
 
-def task_of(trajectory: Trajectory) -> str:
-    """``math`` or ``qa``: from the tools the system prompt offers, else from the actions taken."""
-    math_tool = f"<{MATH_TAG}>" in trajectory.system_prompt
-    search_tool = f"<{SEARCH_TAG}>" in trajectory.system_prompt
-    if math_tool != search_tool:
-        return "math" if math_tool else "qa"
-    kinds = {s.kind for s in trajectory.steps}
-    return "qa" if "search" in kinds or "math" not in kinds else "math"
-
-
 def step_contexts(trajectory: Trajectory) -> list[StepContext]:
-    """One context per step of ``trajectory`` (the states s_i with their actions a_i)."""
-    steps = [s.__dict__ for s in trajectory.steps]
-    task = task_of(trajectory)
+    """One context per step of ``trajectory`` (the states s_i with their actions a_i), from its
+    step examples (``trainer.examples``; ``task_of`` gives the task)."""
     return [
-        StepContext(trajectory.question, steps[:i], s["text"], task) for i, s in enumerate(steps)
+        StepContext(e.question, e.history, e.completion, e.task) for e in step_examples(trajectory)
     ]
 
 
@@ -162,18 +152,18 @@ class RuleProcessJudge:
         action = parse_action(context.action)
         if action.kind == "invalid":
             return "bad"
-        earlier = [h for h in context.history if h.get("kind") == action.kind]
-        observations = [h["observation"] for h in context.history if h.get("observation")]
+        earlier = [h for h in context.history if h.kind == action.kind]
+        observations = [h.observation for h in context.history if h.observation]
         if action.kind == "math":
             # a repeated computation learns nothing new: the loop a weak policy falls into
-            seen = {"".join((h.get("argument") or "").split()) for h in earlier}
+            seen = {"".join((h.argument or "").split()) for h in earlier}
             if "".join(action.argument.split()) in seen:
                 return "bad"
             return (
                 "good" if self._math_ok(action.argument, context.question, observations) else "bad"
             )
         if action.kind == "search":
-            seen = {normalize_answer(h.get("argument")) for h in earlier}
+            seen = {normalize_answer(h.argument) for h in earlier}
             return "bad" if normalize_answer(action.argument) in seen else "good"
         return "good" if self._answer_ok(action.argument, context) else "bad"
 
@@ -190,20 +180,16 @@ class RuleProcessJudge:
 
     @staticmethod
     def _answer_ok(answer: str, context: StepContext) -> bool:
-        tool_steps = [h for h in context.history if h.get("kind") in ("math", "search")]
+        tool_steps = [h for h in context.history if h.kind in ("math", "search")]
         if context.task == "math":
-            results = [
-                h["observation"].rsplit("->", 1)[-1] for h in tool_steps if h.get("observation")
-            ]
+            results = [h.observation.rsplit("->", 1)[-1] for h in tool_steps if h.observation]
             return any(numeric_equal(answer, r) for r in results)
         if not tool_steps:
             return False
         norm = normalize_answer(answer)
         if norm in ("yes", "no"):
             return True
-        results = [
-            h["observation"].split(" -> ", 1)[-1] for h in tool_steps if h.get("observation")
-        ]
+        results = [h.observation.split(" -> ", 1)[-1] for h in tool_steps if h.observation]
         text = normalize_answer(" ".join(results))  # the results, not the queries
         return bool(norm) and f" {norm} " in f" {text} "
 
@@ -235,12 +221,12 @@ solve the problem yourself and do not worry about whether the final answer will 
 Reply with one word: GOOD or BAD."""
 
 
-def _history_text(history: Sequence[Mapping[str, Any]]) -> str:
+def _history_text(history: Sequence[Step]) -> str:
     lines = []
     for i, step in enumerate(history, 1):
-        lines.append(f"Step {i}: {step['text']}")
-        if step.get("observation"):
-            lines.append(f"Result: {step['observation']}")
+        lines.append(f"Step {i}: {step.text}")
+        if step.observation:
+            lines.append(f"Result: {step.observation}")
     return "\n".join(lines) or "(no steps yet)"
 
 
