@@ -38,7 +38,7 @@ def test_trained_output_answers_in_the_agent(tiny, tmp_path):
         load_chat_model(str(out), max_tokens=24), [calculator], max_steps=10, task="math"
     )
     result = agent.invoke({"question": answer_only.question})
-    assert [s["text"] for s in result["steps"]] == ["Done. <answer>72</answer>"]
+    assert [s.text for s in result["steps"]] == ["Done. <answer>72</answer>"]
     assert result["answer"] == "72" and result["messages"][-1].content == "72"
 
 

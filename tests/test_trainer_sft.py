@@ -20,7 +20,7 @@ def tiny(tmp_path_factory):
 def test_full_conversation_agrees_with_per_step_tokenization(tiny):
     _, tokenizer = load_base(str(tiny), device="cpu")
     (packed,) = tokenize_trajectory(tokenizer, REPEAT_QA)
-    steps = [s.__dict__ for s in REPEAT_QA.steps]
+    steps = REPEAT_QA.steps
     for i, (a, b) in enumerate(packed.spans):
         prompt = tokenizer.apply_chat_template(
             chat(build_messages(REPEAT_QA.system_prompt, REPEAT_QA.question, steps, upto=i)),
@@ -29,7 +29,7 @@ def test_full_conversation_agrees_with_per_step_tokenization(tiny):
         )
         assert packed.input_ids[:a] == tokenizer(prompt, add_special_tokens=False)["input_ids"]
         action = tokenizer.decode(packed.input_ids[a:b])
-        assert action == steps[i]["text"] + "<|im_end|>\n"
+        assert action == steps[i].text + "<|im_end|>\n"
 
 
 @pytest.mark.parametrize("normalize", [False, True])

@@ -25,8 +25,8 @@ from typing import Any
 from langchain_core.messages import convert_to_openai_messages
 from tqdm.auto import tqdm
 
-from swirl_agents.protocol import build_messages
 from swirl_agents.traces.schema import Trajectory
+from trainer.examples import step_examples
 
 
 @dataclass
@@ -111,16 +111,13 @@ def tokenize_trajectory(
         prefix_shared: pack the K steps into one sequence.
         max_length: drop steps whose tokens end past this length.
     """
-    steps = [s.__dict__ for s in trajectory.steps]
-    k = len(steps)
+    pairs = step_examples(trajectory, normalize=normalize)
+    k = len(pairs)
     if not k:
         return []
-    weight = 1.0 / k if normalize else 1.0
-    states = [
-        chat(build_messages(trajectory.system_prompt, trajectory.question, steps, upto=i))
-        for i in range(k)
-    ]
-    actions = [[{"role": "assistant", "content": step["text"]}] for step in steps]
+    weight = pairs[0].weight
+    states = [chat(e.messages) for e in pairs]
+    actions = [[{"role": "assistant", "content": e.completion}] for e in pairs]
     prompts = _ids(tokenizer, states, True)
     examples = _ids(tokenizer, [s + a for s, a in zip(states, actions, strict=True)], False)
     for i, (prompt, example) in enumerate(zip(prompts, examples, strict=True)):

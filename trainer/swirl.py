@@ -43,8 +43,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from swirl_agents.protocol import complete_turn
-from swirl_agents.traces.schema import Trajectory
-from trainer.judges import ProcessJudge, StepContext, step_contexts
+from swirl_agents.traces.schema import Step, Trajectory
+from trainer.examples import iter_step_examples
+from trainer.judges import ProcessJudge, StepContext
 from trainer.sft import chat
 
 # The agent stops generation at the first closing tag (DESIGN section 3); so does the sampler.
@@ -80,22 +81,19 @@ class SwirlConfig:
 
 
 def state_rows(trajectories: Sequence[Trajectory]) -> list[dict[str, Any]]:
-    """One row per state s_i: the chat ``prompt`` and what the judge needs to score a_i."""
-    from swirl_agents.protocol import build_messages
+    """One row per state s_i: the chat ``prompt`` and what the judge needs to score a_i.
 
-    rows = []
-    for t in trajectories:
-        steps = [s.__dict__ for s in t.steps]
-        for i, context in enumerate(step_contexts(t)):
-            rows.append(
-                {
-                    "prompt": chat(build_messages(t.system_prompt, t.question, steps, upto=i)),
-                    "question": context.question,
-                    "history": json.dumps(context.history),
-                    "task": context.task,
-                }
-            )
-    return rows
+    The row is a dataset row (TRL passes its columns to the reward function), so ``history``,
+    the steps before s_i, is their records' JSON (``Step.to_dict``), read back by the reward."""
+    return [
+        {
+            "prompt": chat(e.messages),
+            "question": e.question,
+            "history": json.dumps([s.to_dict() for s in e.history], ensure_ascii=False),
+            "task": e.task,
+        }
+        for e in iter_step_examples(trajectories)
+    ]
 
 
 def judge_reward(judge: ProcessJudge):
@@ -103,7 +101,7 @@ def judge_reward(judge: ProcessJudge):
 
     def reward(completions, question, history, task, log_metric=None, **_: Any) -> list[float]:
         contexts = [
-            StepContext(q, json.loads(h), complete_turn(_text(c), stopped=False), t)
+            StepContext(q, _steps(h), complete_turn(_text(c), stopped=False), t)
             for c, q, h, t in zip(completions, question, history, task, strict=True)
         ]
         verdicts = judge.judge_steps(contexts)
@@ -113,6 +111,11 @@ def judge_reward(judge: ProcessJudge):
 
     reward.__name__ = f"judge_{judge.name}".replace("/", "_").replace(":", "_")
     return reward
+
+
+def _steps(history: str) -> list[Step]:
+    """A row's ``history`` column back as the Step records it was written from."""
+    return [Step.from_dict(s) for s in json.loads(history)]
 
 
 def _text(completion: Any) -> str:
