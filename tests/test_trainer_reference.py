@@ -8,6 +8,7 @@ import pytest
 from trainer_fixtures import math_traj
 
 from swirl_agents.errors import UsageError
+from swirl_agents.traces.schema import Step
 from trainer.judges import StepContext, make_judges, step_contexts
 from trainer.reference import (
     Reference,
@@ -31,7 +32,7 @@ def judge() -> ReferenceJudge:
 
 
 def math_step(history: list[str], action: str) -> StepContext:
-    steps = [{"kind": "math", "argument": e, "text": ""} for e in history]
+    steps = [Step(i, "", "math", e) for i, e in enumerate(history)]
     return StepContext(NATALIA, steps, action, "math")
 
 
@@ -59,7 +60,7 @@ def test_an_answer_is_good_only_when_it_is_the_gold_answer():
 def test_a_search_is_good_when_it_finds_a_supporting_paragraph_not_found_before():
     j = judge()
     q = "Which band is older?"
-    searched = [{"kind": "search", "argument": "queen", "text": ""}]
+    searched = [Step(0, "", "search", "queen")]
     assert j.judge(StepContext(q, [], "<search_query>queen</search_query>", "qa")) == "good"
     assert j.judge(StepContext(q, [], "<search_query>pie</search_query>", "qa")) == "bad"
     assert j.judge(StepContext(q, searched, "<search_query>Queen</search_query>", "qa")) == "bad"
@@ -96,8 +97,8 @@ def test_make_judges_knows_the_offline_judges():
 def test_strict_rule_refuses_an_answer_while_question_numbers_are_unused():
     strict = StrictRuleJudge()
     q = "A shop sells 17 boxes of 23 pens and 4 loose pens. How many pens?"
-    one = [{"kind": "math", "argument": "17*23", "text": "", "observation": "17*23 -> 391"}]
-    both = one + [{"kind": "math", "argument": "391+4", "text": "", "observation": "391+4 -> 395"}]
+    one = [Step(0, "", "math", "17*23", "17*23 -> 391")]
+    both = one + [Step(1, "", "math", "391+4", "391+4 -> 395")]
     assert strict.judge(StepContext(q, one, "<answer>391</answer>", "math")) == "bad"
     assert strict.judge(StepContext(q, both, "<answer>395</answer>", "math")) == "good"
 

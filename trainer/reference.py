@@ -132,9 +132,7 @@ class ReferenceJudge:
         result = calculate(expression)
         if result.startswith("Error"):
             return False
-        earlier = [
-            calculate(h.get("argument") or "") for h in context.history if h.get("kind") == "math"
-        ]
+        earlier = [calculate(h.argument) for h in context.history if h.kind == "math"]
         if any(numeric_equal(result, e) for e in earlier):
             return False  # computed before: no progress
         return any(numeric_equal(result, str(v)) for v in ref.values if v is not None)
@@ -142,8 +140,8 @@ class ReferenceJudge:
     def _new_title(self, query: str, context: StepContext, ref: Reference) -> bool:
         found_before: set[str] = set()
         for h in context.history:
-            if h.get("kind") == "search":
-                found_before |= set(self._search(h.get("argument") or ""))
+            if h.kind == "search":
+                found_before |= set(self._search(h.argument))
         return bool((set(self._search(query)) & ref.titles) - found_before)
 
     def _search(self, query: str) -> tuple[str, ...]:
@@ -178,8 +176,8 @@ class StrictRuleJudge(RuleProcessJudge):
             return verdict
         used: set[Decimal] = set()
         for h in context.history:
-            if h.get("kind") == "math":
-                used |= _digits(h.get("argument") or "")
+            if h.kind == "math":
+                used |= _digits(h.argument)
         unused = [
             n
             for n in _digits(context.question)
