@@ -30,7 +30,7 @@ from swirl_agents.tools.calculator import calculator
 
 
 def tokens(states: list[dict[str, Any]]) -> int:
-    return sum(len(step.get("token_ids") or []) for s in states for step in s["steps"])
+    return sum(len(step.token_ids or []) for s in states for step in s["steps"])
 
 
 def measure(graph: Any, inputs: list[dict[str, Any]], batched: bool) -> tuple[float, int, list]:
