@@ -9,11 +9,21 @@ protocol (the tag protocol: :func:`swirl_agents.protocol.build_messages`; native
 :func:`swirl_agents.protocols.tools.render_state`), and the action a_i is the recorded turn
 ``steps[i]`` (its ``text``; with its ``tool_calls`` for a tool-call run).
 s_{i+1} = s_i + a_i + what followed a_i (its tool results or a corrective turn).
+
+As token text (:meth:`StepExample.render`, the one rendering SFT and SWiRL train on):
+
+- tag protocol: the tokenizer's chat template of s_i (with the generation prompt), and of
+  s_i + a_i (without);
+- native tool calls: s_i as :func:`swirl_agents.models.toolcalls.render_prompt` writes it with the
+  run's tool schemas, and a_i as :func:`~swirl_agents.models.toolcalls.format_assistant_turn`
+  (the turn's text, then one ``<tool_call>`` block per call) followed by the template's end of
+  turn. That is byte for byte what ``LocalChatModel.bind_tools`` sends the model and parses back,
+  so a model trained here serves inside ``create_agent`` in the format it learnt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -25,11 +35,25 @@ if TYPE_CHECKING:  # LangChain loads when a state's messages are first read
     from langchain_core.messages import BaseMessage
 
 
+def chat(messages: Sequence[Any]) -> list[dict[str, str]]:
+    """LangChain messages as ``{"role", "content"}`` dicts for ``apply_chat_template``."""
+    from langchain_core.messages import convert_to_openai_messages
+
+    return [
+        {"role": m["role"], "content": m["content"]} for m in convert_to_openai_messages(messages)
+    ]
+
+
 def task_of(trajectory: Trajectory) -> str:
     """The trajectory's ``task`` when it was recorded (schema v2); else, for older records,
-    ``math`` or ``qa`` guessed from the tools the system prompt offers, else the actions taken."""
+    ``math`` or ``qa`` guessed from the tools the system prompt offers, else the actions taken.
+    A tool-call run with no recorded task (a captured app's) has none: ``""``."""
+    from swirl_agents.traces.formats import is_tag_protocol
+
     if trajectory.task:
         return trajectory.task
+    if not is_tag_protocol(trajectory):
+        return ""  # its tools say nothing about math or QA
     math_tool = f"<{MATH_TAG}>" in trajectory.system_prompt
     search_tool = f"<{SEARCH_TAG}>" in trajectory.system_prompt
     if math_tool != search_tool:
@@ -55,8 +79,13 @@ class StepExample:
 
     @property
     def completion(self) -> str:
-        """a_i as text: the recorded model turn."""
-        return self.step.text
+        """a_i as the model writes it: the recorded text; in a tool-call run followed by its
+        calls as ``<tool_call>`` blocks (``toolcalls.format_assistant_turn``)."""
+        if self.tag_protocol or not self.step.tool_calls:
+            return self.step.text
+        from swirl_agents.models.toolcalls import format_assistant_turn
+
+        return format_assistant_turn(self.step.text, self.step.tool_calls)
 
     @cached_property
     def messages(self) -> list[BaseMessage]:
@@ -69,6 +98,44 @@ class StepExample:
 
         messages = render_state(self.system_prompt, self.question, self.history)
         return messages if self.system_prompt else messages[1:]  # a captured app had none
+
+    def prompt_text(self, tokenizer: Any) -> str:
+        """s_i as the model reads it before writing a_i (see :meth:`render`)."""
+        if self.tag_protocol:
+            return tokenizer.apply_chat_template(
+                chat(self.messages), tokenize=False, add_generation_prompt=True
+            )
+        from swirl_agents.models.toolcalls import render_prompt
+
+        return render_prompt(tokenizer, self.messages, self.tools)
+
+    def render(self, tokenizer: Any) -> tuple[str, str]:
+        """``(prompt, example)`` as text in ``tokenizer``'s chat template: s_i ready for the
+        model's turn, and s_i + a_i with the turn's end. The action's tokens are those of
+        ``example`` after ``prompt`` (callers check that ``prompt`` tokenizes to a prefix)."""
+        prompt = self.prompt_text(tokenizer)
+        if self.tag_protocol:  # the template of s_i + a_i, exactly as before tool calls existed
+            action = [{"role": "assistant", "content": self.completion}]
+            example = tokenizer.apply_chat_template(
+                chat(self.messages) + action, tokenize=False, add_generation_prompt=False
+            )
+            return prompt, example
+        return prompt, prompt + self.completion + end_of_turn(tokenizer)
+
+
+_END_OF_TURN: dict[str, str] = {}
+_MARK = "swirl-end-of-turn-probe"
+
+
+def end_of_turn(tokenizer: Any) -> str:
+    """What the chat template writes after an assistant turn's content (``<|im_end|>\\n`` in
+    ChatML): the text the model learns to end its turn with; found once per template."""
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if template not in _END_OF_TURN:
+        probe = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": _MARK}]
+        text = tokenizer.apply_chat_template(probe, tokenize=False)
+        _END_OF_TURN[template] = text.split(_MARK, 1)[1] if _MARK in text else ""
+    return _END_OF_TURN[template]
 
 
 def step_examples(trajectory: Trajectory, *, normalize: bool = False) -> list[StepExample]:

@@ -22,11 +22,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from langchain_core.messages import convert_to_openai_messages
 from tqdm.auto import tqdm
 
 from swirl_agents.traces.schema import Trajectory
-from trainer.examples import step_examples
+from trainer.examples import chat, step_examples  # noqa: F401 - chat: re-exported
 
 
 @dataclass
@@ -74,19 +73,7 @@ class TokenizeStats:
     tokens: int = 0  # tokens in all sequences
 
 
-def chat(messages: Sequence[Any]) -> list[dict[str, str]]:
-    """LangChain messages as ``{"role", "content"}`` dicts for ``apply_chat_template``."""
-    return [
-        {"role": m["role"], "content": m["content"]} for m in convert_to_openai_messages(messages)
-    ]
-
-
-def _ids(
-    tokenizer: Any, conversations: list[list[dict[str, str]]], generation_prompt: bool
-) -> list[list[int]]:
-    texts = tokenizer.apply_chat_template(
-        conversations, tokenize=False, add_generation_prompt=generation_prompt
-    )
+def _ids(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
@@ -100,9 +87,10 @@ def tokenize_trajectory(
 ) -> list[TrainSequence]:
     """The training sequences of one trajectory: one with K spans (prefix-shared), or K with one.
 
-    Step i's example is the chat template of s_i + a_i; its loss tokens are those after the
-    template of s_i with the generation prompt. With ``prefix_shared`` the full conversation
-    is used when each step's example tokens are a prefix of it (else K sequences).
+    Step i's example is s_i + a_i as ``StepExample.render`` writes it (the chat template; for a
+    tool-call run the tool schemas and ``<tool_call>`` blocks too); its loss tokens are those
+    after s_i with the generation prompt. With ``prefix_shared`` the full conversation is used
+    when each step's example tokens are a prefix of it (else K sequences).
 
     Args:
         tokenizer: a tokenizer with a chat template.
@@ -116,10 +104,9 @@ def tokenize_trajectory(
     if not k:
         return []
     weight = pairs[0].weight
-    states = [chat(e.messages) for e in pairs]
-    actions = [[{"role": "assistant", "content": e.completion}] for e in pairs]
-    prompts = _ids(tokenizer, states, True)
-    examples = _ids(tokenizer, [s + a for s, a in zip(states, actions, strict=True)], False)
+    texts = [e.render(tokenizer) for e in pairs]
+    prompts = _ids(tokenizer, [prompt for prompt, _ in texts])
+    examples = _ids(tokenizer, [example for _, example in texts])
     for i, (prompt, example) in enumerate(zip(prompts, examples, strict=True)):
         if example[: len(prompt)] != prompt:
             raise ValueError(
