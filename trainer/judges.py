@@ -15,11 +15,14 @@ so ``swirl eval`` and ``swirl filter`` give the same answer the same verdict; a 
 ``metadata["gold_aliases"]`` are accepted answers too.
 
 Process judges see a :class:`StepContext` (question, earlier steps, the action) and never the
-gold answer.
+gold answer. In a run with native tool calls the action is the turn as the model writes it, its
+calls as ``<tool_call>`` blocks (``swirl_agents.models.toolcalls``), and the context carries the
+bound tools' schemas.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,14 +54,26 @@ class StepContext:
     question: str  # the task's question
     history: list[Step]  # the steps before the action, as recorded
     action: str  # the model turn to judge, cut after its first closed tag
-    task: str = "qa"  # math | qa
+    task: str = "qa"  # math | qa | "" (unknown: a captured app's run)
+    tool_calls: bool = False  # a native tool-call run (the action holds <tool_call> blocks)
+    tools: list[dict[str, Any]] | None = None  # its bound tools' schemas; None: not recorded
+    kind: str | None = None  # the recorded step's kind; None for a freshly sampled action
 
 
 def step_contexts(trajectory: Trajectory) -> list[StepContext]:
     """One context per step of ``trajectory`` (the states s_i with their actions a_i), from its
     step examples (``trainer.examples``; ``task_of`` gives the task)."""
     return [
-        StepContext(e.question, e.history, e.completion, e.task) for e in step_examples(trajectory)
+        StepContext(
+            e.question,
+            e.history,
+            e.completion,
+            e.task,
+            tool_calls=not e.tag_protocol,
+            tools=e.tools,
+            kind=e.step.kind,
+        )
+        for e in step_examples(trajectory)
     ]
 
 
@@ -140,7 +155,8 @@ class RuleProcessJudge:
     - a search query repeats no earlier query;
     - an answer is supported by earlier tool results: for math it equals a computed value, for QA
       it appears in a search result (yes/no after at least one search).
-    Everything else is BAD. It never says "unknown".
+    Everything else is BAD. It never says "unknown". A native tool-call turn: see
+    :meth:`judge_tool_turn`.
     """
 
     name = "rule"
@@ -149,6 +165,8 @@ class RuleProcessJudge:
         return [self.judge(c) for c in contexts]
 
     def judge(self, context: StepContext) -> Verdict:
+        if context.tool_calls:
+            return self.judge_tool_turn(context)
         action = parse_action(context.action)
         if action.kind == "invalid":
             return "bad"
@@ -193,6 +211,109 @@ class RuleProcessJudge:
         text = normalize_answer(" ".join(results))  # the results, not the queries
         return bool(norm) and f" {norm} " in f" {text} "
 
+    def judge_tool_turn(self, context: StepContext) -> Verdict:
+        """A native tool-call turn is GOOD when
+        - it holds calls, every ``<tool_call>`` block parses, names a bound tool (any name when
+          the run recorded no schemas), its arguments fit that tool's JSON schema
+          (:func:`args_fit`), and no call repeats an earlier call (same name and arguments) or
+          another of the turn; or
+        - it holds no call and a non-empty answer, which for ``math`` equals a tool result and
+          for ``qa`` appears in one (yes/no after any call), as for tags; an unknown task (a
+          captured app's run) has no answer rule.
+        A recorded step the agent found invalid (a malformed call its text no longer shows) is
+        BAD."""
+        from swirl_agents.models.toolcalls import parse_tool_calls, tool_names
+
+        if context.kind == "invalid":
+            return "bad"
+        names = None if context.tools is None else tool_names(context.tools)
+        content, calls, invalid = parse_tool_calls(context.action, names)
+        if invalid:
+            return "bad"
+        if not calls:
+            return "good" if self._tool_answer_ok(content.strip(), context) else "bad"
+        schemas = {
+            t["function"]["name"]: t["function"].get("parameters") or {}
+            for t in context.tools or ()
+            if isinstance(t.get("function"), dict)
+        }
+        seen = {_call_key(c) for h in context.history for c in h.tool_calls or ()}
+        for call in calls:
+            key = _call_key(call)
+            if key in seen:
+                return "bad"  # an exact repeat learns nothing new
+            seen.add(key)
+            if context.tools is not None and not args_fit(call["args"], schemas[call["name"]]):
+                return "bad"
+        return "good"
+
+    @staticmethod
+    def _tool_answer_ok(answer: str, context: StepContext) -> bool:
+        if not answer:
+            return False
+        outputs = [
+            str(c["output"])
+            for h in context.history
+            for c in h.tool_calls or ()
+            if c.get("output") is not None and c.get("status") != "error"
+        ]
+        if context.task == "math":
+            return any(numeric_equal(answer, o) for o in outputs)
+        if context.task == "qa":
+            if not outputs:
+                return False
+            norm = normalize_answer(answer)
+            text = normalize_answer(" ".join(outputs))
+            return norm in ("yes", "no") or (bool(norm) and f" {norm} " in f" {text} ")
+        return True
+
+
+def _call_key(call: dict[str, Any]) -> tuple[str, str]:
+    return call["name"], json.dumps(call.get("args") or {}, sort_keys=True, ensure_ascii=False)
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+def args_fit(args: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """Whether a call's arguments fit its tool's JSON schema, checked shallowly: every
+    ``required`` key is there, no key the schema does not declare (when it lists
+    ``properties``), and each value has its property's ``type`` (or one of an ``anyOf``'s)."""
+    properties = schema.get("properties")
+    if any(key not in args for key in schema.get("required") or ()):
+        return False
+    if isinstance(properties, dict):
+        if any(key not in properties for key in args):
+            return False
+        return all(_type_fits(value, properties[key]) for key, value in args.items())
+    return True
+
+
+def _type_fits(value: Any, prop: Any) -> bool:
+    if not isinstance(prop, dict):
+        return True
+    if isinstance(prop.get("anyOf"), list):
+        return any(_type_fits(value, p) for p in prop["anyOf"])
+    types = prop.get("type")
+    if types is None:
+        return True  # no type: anything goes
+    for name in types if isinstance(types, list) else [types]:
+        allowed = _JSON_TYPES.get(name)
+        if allowed is None:
+            return True  # a type we do not know: not ours to refuse
+        # true/false is not a number in JSON, though bool is an int in Python
+        if isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):
+            return True
+    return False
+
 
 _WORDS = {True: "yes", False: "no", None: "unknown"}
 
@@ -220,11 +341,32 @@ exactly one action, and an answer is supported by what the earlier steps found. 
 solve the problem yourself and do not worry about whether the final answer will be right.
 Reply with one word: GOOD or BAD."""
 
+_TOOLS_SYSTEM = """You judge one step of an agent that solves a task step by step with tools. \
+A step is a short text and zero or more tool calls, each a <tool_call> block holding the tool's \
+name and arguments as JSON; a step with no tool call is the final answer.
+You see the tools on offer, the question, the steps taken so far with their tool results \
+("name(ARGS) -> RESULT"), and the next step. Decide whether the next step is a reasonable thing \
+to do at this point: its calls name offered tools with fitting arguments, it follows from the \
+question and the earlier results, makes progress, does not repeat an earlier call, and an answer \
+is supported by what the earlier steps found. Do not try to solve the task yourself and do not \
+worry about whether the final answer will be right.
+Reply with one word: GOOD or BAD."""
+
+
+def _tools_text(context: StepContext) -> str:
+    if not context.tool_calls or not context.tools:
+        return ""
+    schemas = "\n".join(json.dumps(t, ensure_ascii=False) for t in context.tools)
+    return f"Tools:\n{schemas}\n\n"
+
 
 def _history_text(history: Sequence[Step]) -> str:
+    from swirl_agents.models.toolcalls import format_assistant_turn
+
     lines = []
     for i, step in enumerate(history, 1):
-        lines.append(f"Step {i}: {step.text}")
+        text = format_assistant_turn(step.text, step.tool_calls) if step.tool_calls else step.text
+        lines.append(f"Step {i}: {text}")
         if step.observation:
             lines.append(f"Result: {step.observation}")
     return "\n".join(lines) or "(no steps yet)"
@@ -236,8 +378,9 @@ class LLMProcessJudge(_LLMJudge):
     def judge_steps(self, contexts: Sequence[StepContext]) -> list[Verdict]:
         prompts = [
             (
-                _PROCESS_SYSTEM,
-                f"Question: {c.question}\n\nSteps so far:\n{_history_text(c.history)}\n\n"
+                _TOOLS_SYSTEM if c.tool_calls else _PROCESS_SYSTEM,
+                _tools_text(c)
+                + f"Question: {c.question}\n\nSteps so far:\n{_history_text(c.history)}\n\n"
                 f"Next step: {c.action}\n\nIs the next step GOOD or BAD?",
             )
             for c in contexts
