@@ -50,6 +50,7 @@ from trainer.sft import chat
 
 # The agent stops generation at the first closing tag (DESIGN section 3); so does the sampler.
 _CLOSED_TAG = re.compile(r"</(search_query|math_exp|answer)>")
+_CALL_END = "</tool_call>"  # toolcalls.CLOSE (that module loads LangChain messages)
 
 
 @dataclass
@@ -80,29 +81,42 @@ class SwirlConfig:
         return asdict(self)
 
 
-def state_rows(trajectories: Sequence[Trajectory]) -> list[dict[str, Any]]:
+def state_rows(trajectories: Sequence[Trajectory], tokenizer: Any = None) -> list[dict[str, Any]]:
     """One row per state s_i: the chat ``prompt`` and what the judge needs to score a_i.
 
     The row is a dataset row (TRL passes its columns to the reward function), so ``history``,
-    the steps before s_i, is their records' JSON (``Step.to_dict``), read back by the reward."""
+    the steps before s_i, is their records' JSON (``Step.to_dict``), read back by the reward,
+    and ``tools`` the bound tools' schemas as JSON for a native tool-call run ("" for the tag
+    protocol). With a ``tokenizer``, ``text`` is the prompt as the model reads it
+    (``StepExample.render``: for a tool-call run with the schemas and ``<tool_call>`` turns,
+    which the ``prompt`` messages cannot show)."""
     return [
         {
             "prompt": chat(e.messages),
             "question": e.question,
             "history": json.dumps([s.to_dict() for s in e.history], ensure_ascii=False),
             "task": e.task,
+            "tools": "" if e.tag_protocol else json.dumps(e.tools, ensure_ascii=False),
+            **({"text": e.prompt_text(tokenizer)} if tokenizer is not None else {}),
         }
         for e in iter_step_examples(trajectories)
     ]
 
 
 def judge_reward(judge: ProcessJudge):
-    """A reward function (TRL's signature): 1.0 where ``judge`` says the cut action is GOOD."""
+    """A reward function (TRL's signature): 1.0 where ``judge`` says the cut action is GOOD.
+    A row with ``tools`` is a tool-call state: its action is judged as the reply it is (the
+    tag cut does not apply), with the tools' schemas."""
 
-    def reward(completions, question, history, task, log_metric=None, **_: Any) -> list[float]:
+    def reward(
+        completions, question, history, task, tools=None, log_metric=None, **_: Any
+    ) -> list[float]:
+        tools = tools or [""] * len(completions)
         contexts = [
             StepContext(q, _steps(h), complete_turn(_text(c), stopped=False), t)
-            for c, q, h, t in zip(completions, question, history, task, strict=True)
+            if not s
+            else StepContext(q, _steps(h), _text(c), t, tool_calls=True, tools=json.loads(s))
+            for c, q, h, t, s in zip(completions, question, history, task, tools, strict=True)
         ]
         verdicts = judge.judge_steps(contexts)
         if log_metric is not None:
@@ -318,9 +332,16 @@ def action_logprobs(
 # --- training -----------------------------------------------------------------------------------
 
 
-def cut_action(tokenizer: Any, ids: list[int]) -> tuple[str, list[int]]:
-    """The action text cut after its first closed tag, and the token ids it spans."""
+def cut_action(tokenizer: Any, ids: list[int], tool_calls: bool = False) -> tuple[str, list[int]]:
+    """The action text cut after its first closed tag, and the token ids it spans. A tool-call
+    state's action (``tool_calls``) that holds a ``<tool_call>`` block is cut after its last
+    block instead: what follows is not read by the parser (``toolcalls.parse_tool_calls``)."""
     text = tokenizer.decode(ids, skip_special_tokens=True)
+    if tool_calls and _CALL_END in text:
+        end = text.rindex(_CALL_END) + len(_CALL_END)
+        for n in range(1, len(ids) + 1):
+            if len(tokenizer.decode(ids[:n], skip_special_tokens=True)) >= end:
+                return text[:end], ids[:n]
     action = complete_turn(text, stopped=False)
     if len(action) < len(text.rstrip()):  # shorten the tokens to the cut text
         for n in range(1, len(ids) + 1):
@@ -353,11 +374,8 @@ def train_swirl(
         raise UsageError("beta must be > 0: SWiRL keeps a KL term toward the starting model")
     if config.backend not in ("native", "trl"):
         raise UsageError(f"backend must be native or trl, got {config.backend!r}")
-    rows = state_rows(trajectories)
-    texts = tokenizer.apply_chat_template(
-        [r["prompt"] for r in rows], tokenize=False, add_generation_prompt=True
-    )
-    prompt_ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    rows = state_rows(trajectories, tokenizer)  # each with its prompt's text
+    prompt_ids = tokenizer([r["text"] for r in rows], add_special_tokens=False)["input_ids"]
     keep = [i for i, ids in enumerate(prompt_ids) if len(ids) <= config.max_prompt_length]
     rows = [{**rows[i], "input_ids": prompt_ids[i]} for i in keep]
     if not rows:
@@ -421,13 +439,17 @@ def _train_native(model, tokenizer, rows, judge, config):
                 model, tokenizer, _detached(prompt), max_new_tokens=config.max_completion_length,
                 temperature=config.temperature, generator=generator,
             )  # fmt: skip
-            cut = [cut_action(tokenizer, ids) for ids in sampled]
+            cut = [
+                cut_action(tokenizer, ids, tool_calls=bool(batch[j // k]["tools"]))
+                for j, ids in enumerate(sampled)
+            ]
             # 2. the judge scores each action at its state: R = 1 if GOOD
             rewards = reward_fn(
                 completions=[text for text, _ in cut],
                 question=[r["question"] for r in batch for _ in range(k)],
                 history=[r["history"] for r in batch for _ in range(k)],
                 task=[r["task"] for r in batch for _ in range(k)],
+                tools=[r["tools"] for r in batch for _ in range(k)],
             )
             r = torch.tensor(rewards, device=device)
             advantages = group_advantages(r, k, config.scale_rewards)
@@ -510,7 +532,14 @@ def _train_trl(model, tokenizer, rows, judge, config):
             target_modules="all-linear",
             task_type="CAUSAL_LM",
         )
-    data = [{k: v for k, v in r.items() if k != "input_ids"} for r in rows]
+    # a tool-call state's prompt is its rendered text (the messages cannot carry the schemas and
+    # <tool_call> turns); a dataset column holds one type, so then every row's prompt is text
+    as_text = any(r["tools"] for r in rows)
+    data = [
+        {**{k: v for k, v in r.items() if k not in ("input_ids", "text")},
+         **({"prompt": r["text"]} if as_text else {})}
+        for r in rows
+    ]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="swirl-grpo-") as scratch:
         args = GRPOConfig(
             output_dir=scratch,  # nothing is saved there: the caller exports the model
