@@ -105,7 +105,7 @@ def _done(name: str, args: dict, output: str) -> Step:
             format_tool_call("shout", {"text": "a"}) + format_tool_call("shout", {"text": "a"}),
             "bad",
         ),
-        ("OSLO is sunny", "good"),  # an answer; a captured app's task has no answer rule
+        ("OSLO is sunny", "good"),  # an answer after a tool result (a captured app's task)
         ("   ", "bad"),
     ],
 )
@@ -126,6 +126,12 @@ def test_rule_judge_answers_follow_the_task_rules() -> None:
     # no schemas recorded: any tool name, no argument check; a recorded invalid step stays BAD
     assert judge.judge(_context(format_tool_call("any", {"x": 1}), tools=None)) == "good"
     assert judge.judge(_context("fine", kind="invalid")) == "bad"
+    # an unknown task: an answer that used none of the tools on offer is BAD, with none GOOD
+    assert judge.judge(_context("It is sunny.")) == "bad"
+    assert judge.judge(_context("It is sunny.", tools=[])) == "good"
+    failed = _done("weather", {"city": "oslo"}, "Error: down")
+    failed.tool_calls[0]["status"] = "error"
+    assert judge.judge(_context("It is sunny.", [failed])) == "bad"
 
 
 def test_args_fit_reads_optional_and_typed_schemas() -> None:

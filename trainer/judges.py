@@ -218,8 +218,9 @@ class RuleProcessJudge:
           (:func:`args_fit`), and no call repeats an earlier call (same name and arguments) or
           another of the turn; or
         - it holds no call and a non-empty answer, which for ``math`` equals a tool result and
-          for ``qa`` appears in one (yes/no after any call), as for tags; an unknown task (a
-          captured app's run) has no answer rule.
+          for ``qa`` appears in one (yes/no after any call), as for tags; for an unknown task (a
+          captured app's run) it follows at least one successful tool result, unless the run
+          had no tools (an answer that used none of the tools on offer teaches no tool use).
         A recorded step the agent found invalid (a malformed call its text no longer shows) is
         BAD."""
         from swirl_agents.models.toolcalls import parse_tool_calls, tool_names
@@ -265,7 +266,7 @@ class RuleProcessJudge:
             norm = normalize_answer(answer)
             text = normalize_answer(" ".join(outputs))
             return norm in ("yes", "no") or (bool(norm) and f" {norm} " in f" {text} ")
-        return True
+        return bool(outputs) or context.tools == []
 
 
 def _call_key(call: dict[str, Any]) -> tuple[str, str]:
