@@ -4,6 +4,10 @@
 - process: the judge says GOOD for every step, each judged in its own context, without the gold
   answer (the paper's best data; the only filter for production traces, which have no gold);
 - both: process and outcome.
+
+Tag-protocol and native tool-call trajectories (the ``protocol="tools"`` agent, runs captured
+from other apps) filter alike: each step is judged in its own context (``step_contexts``), a
+tool-call turn by its calls (``RuleProcessJudge.judge_tool_turn``).
 """
 
 from __future__ import annotations
