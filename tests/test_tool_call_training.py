@@ -7,10 +7,9 @@ import json
 from dataclasses import replace
 
 import pytest
-from agent_fixtures import REPEATER, SCHEMAS, TOOLS, script, tool_tokenizer
+from agent_fixtures import REPEATER, SCHEMAS, TOOLS, script, tool_model_dir, tool_tokenizer
 from fakes import scripted
 from langchain_core.messages import HumanMessage
-from tiny_models import tiny_llama
 from trainer_fixtures import GOOD_MATH
 
 from swirl_agents.models.toolcalls import format_tool_call
@@ -193,21 +192,28 @@ def test_cut_action_ends_a_tool_call_sample_after_its_last_block(tokenizer) -> N
     assert cut_action(tokenizer, ids) == (text, ids)  # a tag state: no closed tag to cut at
 
 
-def test_swirl_trains_on_tool_call_states(tokenizer) -> None:
+class Longer:  # rewards vary on a random model, so the update is not zero
+    name = "longer"
+
+    def judge_steps(self, contexts):
+        assert all(c.tool_calls and c.tools == SCHEMAS for c in contexts)
+        return ["good" if len(c.action) > 12 else "bad" for c in contexts]
+
+
+@pytest.mark.parametrize("backend", ["native", "trl"])
+def test_swirl_trains_on_tool_call_states(tmp_path, backend) -> None:
     pytest.importorskip("torch")
+    if backend == "trl":
+        pytest.importorskip("trl")
+    from trainer.checkpoints import load_base
     from trainer.swirl import SwirlConfig, train_swirl
 
-    class Longer:  # rewards vary on a random model, so the update is not zero
-        name = "longer"
-
-        def judge_steps(self, contexts):
-            assert all(c.tool_calls and c.tools == SCHEMAS for c in contexts)
-            return ["good" if len(c.action) > 12 else "bad" for c in contexts]
-
     config = SwirlConfig(
-        max_steps=1, num_generations=2, prompts_per_step=2, max_completion_length=6, seed=1
-    )
-    _, figures = train_swirl(tiny_llama(tokenizer), tokenizer, [captured()], Longer(), config)
+        max_steps=1, num_generations=2, prompts_per_step=2, max_completion_length=6, seed=1,
+        backend=backend,
+    )  # fmt: skip
+    model, tokenizer = load_base(str(tool_model_dir(tmp_path / "tiny")), device="cpu")
+    _, figures = train_swirl(model, tokenizer, [captured()], Longer(), config)
     assert figures["optimizer_steps"] == 1 and figures["states"] == 3
 
 
