@@ -38,13 +38,10 @@ def main() -> None:
     from swirl_agents.models.threads import claim_threads
 
     claim_threads()
-    rows = state_rows(load_trajectories(args.data))
-    rows = random.Random(args.seed).sample(rows, min(args.states, len(rows)))
     model, tokenizer = load_base(str(resolve_base(args.model)))
-    texts = tokenizer.apply_chat_template(
-        [r["prompt"] for r in rows], tokenize=False, add_generation_prompt=True
-    )
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    rows = state_rows(load_trajectories(args.data), tokenizer)  # "text": the state as rendered
+    rows = random.Random(args.seed).sample(rows, min(args.states, len(rows)))
+    ids = tokenizer([r["text"] for r in rows], add_special_tokens=False)["input_ids"]
     generator = torch.Generator().manual_seed(args.seed)
     k, actions = args.generations, []
     started = time.time()
@@ -53,10 +50,15 @@ def main() -> None:
             model, tokenizer, ids[i : i + args.batch], k, max_new_tokens=args.tokens,
             temperature=args.temperature, generator=generator,
         )  # fmt: skip
-        actions += [cut_action(tokenizer, s)[0] for s in sampled]
+        states = rows[i : i + args.batch]
+        actions += [
+            cut_action(tokenizer, s, tool_calls=bool(states[j // k]["tools"]))[0]
+            for j, s in enumerate(sampled)
+        ]
     sample_s = time.time() - started
     batch = {
-        key: [r[key] for r in rows for _ in range(k)] for key in ("question", "history", "task")
+        key: [r[key] for r in rows for _ in range(k)]
+        for key in ("question", "history", "task", "tools")
     }
     figures = {}
     for spec in args.judges.split(","):
