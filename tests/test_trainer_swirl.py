@@ -172,3 +172,76 @@ def test_finished_samples_leave_the_batch_and_the_rest_decode_unchanged(tmp_path
         assert sample == [t for t in want if t != stop][: len(sample)]
         assert len(sample) == len([t for t in want if t != stop])
     assert len(got[0]) < 8 and all(len(s) == 8 for s in got[1:])
+
+
+def _old_loss(model, reference, prompts, completions, advantages, k, beta):
+    """The loss as the loop computed it before the per-state backward: one left-padded pass
+    over the prompts, its cache repeated K times, one completion pass over the whole batch,
+    the reference's likewise."""
+    from swirl_agents.models.engine import output_cache
+    from trainer.swirl import _completion_logprobs, swirl_loss
+
+    width = max(map(len, prompts))
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+
+    def logprobs(m):
+        out = m(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        cache = output_cache(out)
+        cache.batch_repeat_interleave(k)
+        prompt = (out.logits[:, -1].repeat_interleave(k, 0), cache,
+                  mask.repeat_interleave(k, 0), positions[:, -1].repeat_interleave(k) + 1)  # fmt: skip
+        return _completion_logprobs(m, prompt, completions, 0)
+
+    logp, cmask = logprobs(model)
+    with torch.no_grad():
+        if reference is None:
+            with model.disable_adapter():
+                ref_logp, _ = logprobs(model)
+        else:
+            ref_logp, _ = logprobs(reference)
+    return swirl_loss(logp, ref_logp, advantages, cmask, beta), int(cmask.sum())
+
+
+@pytest.mark.parametrize("kind", ["reference", "lora"])
+def test_the_per_state_backward_is_the_whole_batch_loss_and_gradient(tmp_path, kind):
+    import copy
+
+    from trainer.swirl import _run_prompts, swirl_backward
+
+    model, tokenizer = load_base(str(tiny_model_dir(tmp_path / "tiny")), device="cpu")
+    torch.manual_seed(0)
+    if kind == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        # random B: the adapters change the model, so the KL term is not zero
+        lora = LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False)
+        model, reference = get_peft_model(model, lora), None
+    else:
+        reference = copy.deepcopy(model).requires_grad_(False)
+        with torch.no_grad():
+            for p in reference.parameters():
+                p.add_(0.02 * torch.randn_like(p))  # a drifted policy: KL > 0
+    prompts = _prompts(tokenizer)  # three lengths: left padding is exercised
+    completions = [[5, 6, 7], [8], [9, 10, 11, 12], [], [11, 12, 13], [14, 15]]
+    advantages = torch.tensor([0.7, -0.7, 1.2, -1.2, -0.3, 0.3])
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    (want, want_stats), want_tokens = _old_loss(
+        model, reference, prompts, completions, advantages, 2, 0.1
+    )
+    want.backward()
+    want_grads = [p.grad.clone() for p in params]
+    model.zero_grad(set_to_none=True)
+
+    passes = _run_prompts(model, prompts, 0)
+    got, stats = swirl_backward(
+        model, reference, passes, prompts, completions, advantages, 2, 0, 0.1
+    )
+    assert want_stats["kl"] > 0 and abs(want.item()) > 1e-4
+    assert got == pytest.approx(want.item(), rel=1e-5, abs=1e-6)
+    assert stats["kl"] == pytest.approx(want_stats["kl"], rel=1e-5, abs=1e-7)
+    assert stats["tokens"] == want_tokens == sum(map(len, completions))
+    for p, g in zip(params, want_grads, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)

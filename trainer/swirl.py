@@ -13,10 +13,12 @@ is never executed. The update, written out in :func:`swirl_loss`:
     loss   = mean_j [ mean_t ( -(ratio * A_j) + beta * KL_t ) ]
 
 The K samples of one state share its prompt: it is run once, with gradient, and its keys/values
-are repeated for the K completions; sampling reads a detached copy of that pass and the loss the
-pass itself. So a state costs one prompt pass instead of 2K (K to sample, K for the loss), and
-the gradient is exact (it flows through the shared pass). Finished samples leave the decoding
-batch. The reference model (for the KL term) makes one more prompt pass per state, without
+serve the K completions; sampling reads a detached copy of that pass (repeated K times, freed
+when decoding ends) and the loss the pass itself. So a state costs one prompt pass instead of 2K
+(K to sample, K for the loss), and the gradient is exact (it flows through the shared pass).
+Finished samples leave the decoding batch. The loss, a mean over samples, is backpropagated
+state by state (:func:`swirl_backward`): one state's completion graph is alive at a time, not
+the batch's. The reference model (for the KL term) makes one more prompt pass per state, without
 gradient.
 
 Cold start: on a base model that never writes a tagged action every reward is 0, every advantage
@@ -172,52 +174,67 @@ def swirl_loss(
 # --- shared-prompt sampling and log-probs --------------------------------------------------------
 
 
-def _prompt_batch(prompts: Sequence[Sequence[int]], pad_id: int, device: Any):
-    """Left-padded prompt ids, their attention mask and position ids."""
+def _run_prompts(model: Any, prompts: Sequence[Sequence[int]], pad_id: int) -> list[tuple]:
+    """One pass per prompt, unpadded: its (last logits [1, V], cache, mask, next position).
+    The prompt's K samples read it through :func:`_for_sampling` and :func:`_state_logprobs`,
+    which repeat only what each needs; a pass of its own lets its graph be freed as soon as its
+    samples' loss is backpropagated (and no compute or memory goes to padding)."""
     import torch
 
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, p in enumerate(prompts):
-        ids[row, width - len(p) :] = torch.tensor(p)
-        mask[row, width - len(p) :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    return ids.to(device), mask.to(device), positions.to(device)
-
-
-def _run_prompts(model: Any, prompts: Sequence[Sequence[int]], k: int, pad_id: int):
-    """One pass over the prompts; returns (last logits, cache, mask, next positions), each
-    repeated ``k`` times along the batch (row r*k + j is sample j of prompt r)."""
     from swirl_agents.models import engine  # the serving engine's cache conventions
 
     device = next(model.parameters()).device
-    ids, mask, positions = _prompt_batch(prompts, pad_id, device)
-    # only the last position's logits are needed: the vocabulary projection of every prompt
-    # token would cost compute and, with gradient, hundreds of MB per batch
-    out = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-        logits_to_keep=1,
-    )  # fmt: skip
-    cache = engine.output_cache(out)
-    cache.batch_repeat_interleave(k)
-    last = out.logits[:, -1].repeat_interleave(k, dim=0)
-    return last, cache, mask.repeat_interleave(k, dim=0), positions[:, -1].repeat_interleave(k) + 1
+    passes = []
+    for prompt in prompts:
+        ids = torch.tensor([list(prompt)], device=device)
+        # only the last position's logits are needed: the vocabulary projection of every
+        # prompt token would cost compute and, with gradient, hundreds of MB per state
+        out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        next_position = torch.tensor([len(prompt)], device=device)
+        passes.append(
+            (out.logits[:, -1], engine.output_cache(out), torch.ones_like(ids), next_position)
+        )
+    return passes
 
 
-def _detached(prompt: tuple) -> tuple:
-    """A copy of a prompt pass (last logits, cache, mask, positions) cut from the graph, for
-    sampling: decoding appends to the copy's cache, never to the one the loss reads."""
-    import copy as _copy
-
-    last, cache, mask, positions = prompt
-    clone = _copy.copy(cache)
+def _cache_of(cache: Any, tensors: Sequence[tuple[Any, Any]]) -> Any:
+    """A cache like ``cache`` holding ``tensors`` (keys, values per layer): a pass that reads
+    it appends to the new one, never to ``cache``."""
+    clone = copy.copy(cache)
     clone.layers = []
-    for layer in cache.layers:
-        fresh = _copy.copy(layer)
-        fresh.keys, fresh.values = layer.keys.detach(), layer.values.detach()
+    for layer, (keys, values) in zip(cache.layers, tensors, strict=True):
+        fresh = copy.copy(layer)
+        fresh.keys, fresh.values = keys, values
         clone.layers.append(fresh)
-    return last.detach(), clone, mask, positions
+    return clone
+
+
+def _for_sampling(passes: Sequence[tuple], k: int) -> tuple:
+    """The prompt passes as one left-padded batch cut from the graph, each row repeated ``k``
+    times (row r*k + j is sample j of prompt r), for decoding; it is freed when decoding ends."""
+    import torch
+
+    width = max(mask.shape[1] for _, _, mask, _ in passes)
+
+    def rows(tensors, dim):  # each prompt's row left-padded (zeros) to the width, k times
+        def left(t):
+            shape = list(t.shape)
+            shape[dim] = width - t.shape[dim]
+            return torch.cat([t.new_zeros(shape), t.detach()], dim=dim)
+
+        return torch.cat([left(t) for t in tensors]).repeat_interleave(k, 0)
+
+    caches = [cache for _, cache, _, _ in passes]
+    kv = [
+        (rows([c.layers[i].keys for c in caches], 2), rows([c.layers[i].values for c in caches], 2))
+        for i in range(len(caches[0].layers))
+    ]
+    return (
+        torch.cat([last.detach() for last, _, _, _ in passes]).repeat_interleave(k, 0),
+        _cache_of(caches[0], kv),
+        rows([mask for _, _, mask, _ in passes], 1),
+        torch.cat([position for _, _, _, position in passes]).repeat_interleave(k),
+    )
 
 
 def _decode(
@@ -282,9 +299,10 @@ def sample_actions(
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with torch.no_grad():
-        prompt = _run_prompts(model, prompts, k, pad_id)
+        passes = _run_prompts(model, prompts, pad_id)
     return _decode(
-        model, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+        model, tokenizer, _for_sampling(passes, k), max_new_tokens=max_new_tokens,
+        temperature=temperature,
         generator=generator,
     )  # fmt: skip
 
@@ -292,7 +310,8 @@ def sample_actions(
 def _completion_logprobs(
     model: Any, prompt: tuple, completions: Sequence[Sequence[int]], pad_id: int
 ) -> tuple[Any, Any]:
-    """Token log-probs [N, T] of the completions after a (repeated) prompt pass, and the mask."""
+    """Token log-probs [N, T] of the completions after a prompt pass with one row per
+    completion, and the mask."""
     import torch
 
     from swirl_agents.models import engine
@@ -319,14 +338,81 @@ def _completion_logprobs(
     return logp, cmask.float()
 
 
+def _state_logprobs(
+    model: Any, state: tuple, completions: Sequence[Sequence[int]], pad_id: int
+) -> tuple[Any, Any]:
+    """Token log-probs [n, T] of ``completions``, samples at one prompt's pass ``state``, and
+    their mask. The prompt's keys/values are broadcast over the samples (a view, not n copies)."""
+    last, cache, mask, positions = state
+    n = len(completions)
+    kv = [(la.keys.expand(n, -1, -1, -1), la.values.expand(n, -1, -1, -1)) for la in cache.layers]
+    rows = (last.expand(n, -1), _cache_of(cache, kv), mask.expand(n, -1), positions.expand(n))
+    return _completion_logprobs(model, rows, completions, pad_id)
+
+
 def action_logprobs(
     model: Any, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], k: int,
     pad_id: int,
 ) -> tuple[Any, Any]:  # fmt: skip
     """Token log-probs [N, T] of the completions (row r*k + j belongs to prompt r) and their
     mask, from one prompt pass per prompt (gradient flows through it)."""
-    prompt = _run_prompts(model, prompts, k, pad_id)
-    return _completion_logprobs(model, prompt, completions, pad_id)
+    import torch
+
+    passes = _run_prompts(model, prompts, pad_id)
+    states = [
+        _state_logprobs(model, state, completions[r * k : (r + 1) * k], pad_id)
+        for r, state in enumerate(passes)
+    ]
+    width = max(logp.shape[1] for logp, _ in states)
+    padded = [[torch.nn.functional.pad(t, (0, width - t.shape[1])) for t in s] for s in states]
+    return torch.cat([logp for logp, _ in padded]), torch.cat([mask for _, mask in padded])
+
+
+def _reference_logprobs(
+    reference: Any, prompt_ids: Sequence[int], completions: Sequence[Sequence[int]], pad_id: int
+) -> Any:
+    """The reference model's token log-probs of one state's samples (no gradient)."""
+    import torch
+
+    with torch.no_grad():
+        (state,) = _run_prompts(reference, [prompt_ids], pad_id)
+        return _state_logprobs(reference, state, completions, pad_id)[0]
+
+
+def swirl_backward(
+    model: Any, reference: Any, passes: Sequence[tuple], prompts: Sequence[Sequence[int]],
+    completions: Sequence[Sequence[int]], advantages: Any, k: int, pad_id: int, beta: float,
+    scale: float = 1.0,
+) -> tuple[float, dict[str, float]]:  # fmt: skip
+    """Backpropagate ``scale`` times the SWiRL loss of the sampled completions (row r*k + j is
+    sample j of prompt r) through the prompts' passes (with gradient); returns (loss, stats),
+    the loss being :func:`swirl_loss` of the whole batch.
+
+    That loss is a mean over the N samples, so it is a sum of per-state shares (k/N times the
+    state's loss), and each share is built and backpropagated alone, through its own prompt
+    pass: only one state's completion graph (activations, full-vocabulary logits, keys/values
+    for K rows) and reference pass are alive at a time, and each prompt pass's graph is freed
+    once its share is done. ``reference`` None: the model with its (LoRA) adapters disabled.
+    """
+    import contextlib
+
+    n = len(completions)
+    loss_value, stats = 0.0, {"kl": 0.0, "tokens": 0}
+    for r, state in enumerate(passes):
+        rows = slice(r * k, (r + 1) * k)
+        disabled = model.disable_adapter() if reference is None else contextlib.nullcontext()
+        with disabled:
+            ref_logp = _reference_logprobs(
+                reference or model, prompts[r], completions[rows], pad_id
+            )
+        logp, mask = _state_logprobs(model, state, completions[rows], pad_id)
+        loss, share = swirl_loss(logp, ref_logp, advantages[rows], mask, beta)
+        weight = len(logp) / n  # this state's share of the mean over samples
+        (loss * weight * scale).backward()
+        loss_value += loss.item() * weight
+        stats["kl"] += share["kl"] * weight
+        stats["tokens"] += int(mask.sum().item())
+    return loss_value, stats
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -432,12 +518,13 @@ def _train_native(model, tokenizer, rows, judge, config):
         for _micro in range(config.grad_accum):
             batch = [rows[next(order)] for _ in range(config.prompts_per_step)]
             prompts = [r["input_ids"] for r in batch]
-            # 1. one pass over the states' prompts (with gradient), repeated for their K samples;
+            # 1. one pass over the states' prompts (with gradient), shared by their K samples;
             #    sample K actions per state from a detached copy (they are never executed)
-            prompt = _run_prompts(model, prompts, k, pad_id)
+            passes = _run_prompts(model, prompts, pad_id)
             sampled = _decode(
-                model, tokenizer, _detached(prompt), max_new_tokens=config.max_completion_length,
-                temperature=config.temperature, generator=generator,
+                model, tokenizer, _for_sampling(passes, k),
+                max_new_tokens=config.max_completion_length, temperature=config.temperature,
+                generator=generator,
             )  # fmt: skip
             cut = [
                 cut_action(tokenizer, ids, tool_calls=bool(batch[j // k]["tools"]))
@@ -454,24 +541,20 @@ def _train_native(model, tokenizer, rows, judge, config):
             r = torch.tensor(rewards, device=device)
             advantages = group_advantages(r, k, config.scale_rewards)
             completions = [ids for _, ids in cut]
-            # 3. the loss: policy gradient with the group baseline, KL toward the start
-            logp, mask = _completion_logprobs(model, prompt, completions, pad_id)
-            with torch.no_grad():
-                if reference is None:
-                    with model.disable_adapter():
-                        ref_logp, _ = action_logprobs(model, prompts, completions, k, pad_id)
-                else:
-                    ref_logp, _ = action_logprobs(reference, prompts, completions, k, pad_id)
-            loss, stats = swirl_loss(logp, ref_logp, advantages, mask, config.beta)
-            (loss / config.grad_accum).backward()
+            # 3. the loss: policy gradient with the group baseline, KL toward the start (the
+            #    reference, or the model without its adapters), backpropagated state by state
+            loss, stats = swirl_backward(
+                model, reference, passes, prompts, completions, advantages, k, pad_id,
+                config.beta, scale=1 / config.grad_accum,
+            )  # fmt: skip
             groups = r.view(-1, k)
             entry["reward"] += groups.mean().item() / config.grad_accum
             entry["frac_reward_zero_std"] += (groups.std(dim=1) == 0).float().mean().item() / (
                 config.grad_accum
             )
             entry["kl"] += stats["kl"] / config.grad_accum
-            entry["loss"] += loss.item() / config.grad_accum
-            entry["tokens"] += int(mask.sum().item())
+            entry["loss"] += loss / config.grad_accum
+            entry["tokens"] += stats["tokens"]
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
