@@ -26,7 +26,7 @@ per-state backward, 1 state per step peaked at 5.13 GiB (in the reference pass, 
 whole completion graph alive beneath it; 0.0235 states/s) and 2 states passed the 8 GiB guard in
 the reference pass of step 2; after it, 5.12 GiB (0.0296 states/s), 5.95 GiB (0.0361 states/s)
 and, for 4 states, 7.99 GiB (in backward). The floor is ~3.2 GiB of weights, reference copy,
-gradients and AdamW state; each state adds its prompt pass's graph (~0.6 GiB at 450 tokens).
+gradients and AdamW state; each further state adds 0.8-1 GiB (its prompt pass kept for backward).
 """
 
 from __future__ import annotations
