@@ -67,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--sft-lr", type=float, default=5e-5, help="SFT baseline learning rate")
     a("--sft-batch", type=int, default=4, help="SFT trajectories per step")
     a("--swirl-lr", type=float, default=2e-5, help="SWiRL learning rate")
-    a("--swirl-batch", type=int, default=4, help="SWiRL states per step")
+    a("--swirl-batch", type=int, default=4, help="SWiRL states per pass")
+    a("--swirl-accum", type=int, default=1, help="SWiRL passes per optimizer step")
     a("--num-generations", type=int, default=4, help="SWiRL samples per state")
     a("--completion-tokens", type=int, default=64, help="SWiRL tokens per sampled action")
     a("--beta", type=float, default=0.04, help="SWiRL KL weight")
@@ -81,6 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     a("--eval-base", action="store_true", help="also evaluate the base model (slow)")
     a("--concurrency", type=int, default=32, help="agent runs batched together")
+    a(
+        "--one-at-a-time",
+        action="store_true",
+        help="train SFT and SWiRL one after the other, all threads each (when both do not fit "
+        "in memory side by side)",
+    )
     a("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for the whole job")
     return p.parse_args(argv)
 
@@ -180,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     ]) for mode in ("process", "none", "outcome", "both")])  # fmt: skip
     kept = out / "kept_process.jsonl"
     # 5. SFT and SWiRL from the warm model on the same kept trajectories, side by side
-    pipe.run([
+    train = [
         ("sft", out / "sft" / "config.json", [
             S, "train", "--method", "sft", "--data", str(kept), "--model", str(warm),
             "--max-steps", str(args.steps), "--batch-size", str(args.sft_batch),
@@ -190,12 +197,15 @@ def main(argv: list[str] | None = None) -> None:
         ("swirl", out / "swirl" / "config.json", [
             S, "train", "--method", "swirl", "--data", str(kept), "--model", str(warm),
             "--judge", args.reward, "--max-steps", str(args.steps),
-            "--batch-size", str(args.swirl_batch), "--num-generations", str(args.num_generations),
+            "--batch-size", str(args.swirl_batch), "--grad-accum", str(args.swirl_accum),
+            "--num-generations", str(args.num_generations),
             "--max-completion-length", str(args.completion_tokens), "--beta", str(args.beta),
             "--lr", str(args.swirl_lr), "--max-length", str(args.max_length),
             "--out", str(out / "swirl"), "--json",
         ]),
-    ])  # fmt: skip
+    ]  # fmt: skip
+    for jobs in [[job] for job in train] if args.one_at_a_time else [train]:
+        pipe.run(jobs)
     # 6. evaluation on the same test questions, two at a time
     # SFT and SWiRL first: their paired comparison is the experiment's question
     models = {"sft": str(out / "sft"), "swirl": str(out / "swirl"), "warm": str(warm)}
