@@ -8,6 +8,7 @@ No downloads: the tokenizer is trained here on the text the tests render, the mo
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from fakes import call, tool_turn
@@ -23,6 +24,7 @@ from swirl_agents.models.toolcalls import TOOLS_INSTRUCTION, format_assistant_tu
 @tool
 def weather(city: str) -> str:
     """The weather in a city."""
+    time.sleep(0.01)  # let concurrent runs interleave
     return f"sunny in {city}"
 
 
@@ -40,7 +42,7 @@ def shout(text: str) -> str:
 
 TOOLS = [weather, convert, shout]
 SCHEMAS = [convert_to_openai_tool(t) for t in TOOLS]
-REPEATER = "kyiv"  # the question whose run repeats a call: the rule judge drops it
+REPEATER = "quito"  # the question whose run repeats a call: the rule judge drops it
 
 
 def calls_for(question: str) -> list[list[dict]]:

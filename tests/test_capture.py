@@ -3,12 +3,10 @@ trajectories through a callback handler, one per graph run, never mixing concurr
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from fakes import call, scripted, tool_turn
+from agent_fixtures import TOOLS, script, weather
+from fakes import scripted
 from langchain_core.messages import HumanMessage, ToolMessage
-from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -19,43 +17,6 @@ from swirl_agents.traces import SQLiteTraceStore, Trajectory
 from swirl_agents.traces.capture import CAPTURE_PROTOCOL, SwirlTracer
 
 create_agent = pytest.importorskip("langchain.agents").create_agent
-
-
-@tool
-def weather(city: str) -> str:
-    """The weather in a city."""
-    time.sleep(0.01)  # let concurrent runs interleave
-    return f"sunny in {city}"
-
-
-@tool
-def convert(amount: float, unit: str) -> str:
-    """Convert kilometres or miles to metres."""
-    return f"{amount * {'km': 1000, 'mile': 1609}[unit]:g} m"
-
-
-@tool
-def shout(text: str) -> str:
-    """Upper-case a text."""
-    return text.upper()
-
-
-TOOLS = [weather, convert, shout]
-
-
-def script(messages):
-    """Turn 1: two tools; turn 2: one more; turn 3: the answer. Everything names the question."""
-    question = next(m for m in messages if isinstance(m, HumanMessage)).content
-    results = [m for m in messages if isinstance(m, ToolMessage)]
-    if not results:
-        return tool_turn(
-            f"Looking up {question}.",
-            call("weather", {"city": question}, f"w-{question}"),
-            call("convert", {"amount": 2, "unit": "km"}, f"c-{question}"),
-        )
-    if len(results) == 2:
-        return tool_turn("", call("shout", {"text": question}, f"s-{question}"))
-    return f"{results[-1].content}: {results[0].content}"
 
 
 class ListStore:
