@@ -68,11 +68,16 @@ def test_ask_unknown_tool_before_the_model(no_model):
 # --- --model and --base-url ------------------------------------------------------------------
 
 
+def _model_command(command, toy, tmp_path) -> list[str]:
+    """The arguments of ``swirl ask`` or ``swirl generate`` up to the model options."""
+    if command == "ask":
+        return ["ask", "2+2?"]
+    return ["generate", "--dataset", str(toy), "--store", str(tmp_path / "x.db")]
+
+
 @pytest.mark.parametrize("command", ["ask", "generate"])
 def test_a_model_typo_suggests_the_embedded_model(no_model, toy, tmp_path, command):
-    args = ["ask", "2+2?"] if command == "ask" else ["generate", "--dataset", str(toy)]
-    if command == "generate":
-        args += ["--store", str(tmp_path / "x.db")]
+    args = _model_command(command, toy, tmp_path)
     result = run(*args, "--model", "smolm2")
     assert result.exit_code == 2
     assert "did you mean smollm2" in one_line_error(result)
@@ -81,9 +86,7 @@ def test_a_model_typo_suggests_the_embedded_model(no_model, toy, tmp_path, comma
 @pytest.mark.parametrize("command", ["ask", "generate"])
 def test_base_url_without_an_openai_model_is_refused(no_model, toy, tmp_path, command):
     # It used to be ignored: the embedded model loaded and answered instead of the server.
-    args = ["ask", "2+2?"] if command == "ask" else ["generate", "--dataset", str(toy)]
-    if command == "generate":
-        args += ["--store", str(tmp_path / "x.db")]
+    args = _model_command(command, toy, tmp_path)
     result = run(*args, "--base-url", "http://localhost:9/v1")
     assert result.exit_code == 2
     assert "--base-url needs --model openai:NAME" in one_line_error(result)
