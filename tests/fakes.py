@@ -12,6 +12,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
+from swirl_agents.datasets import Question
+
 
 class ScriptedChatModel(BaseChatModel):
     """Replies with ``script`` in order (cycling), or ``script(messages)`` if it is a function.
@@ -76,3 +78,8 @@ def call(name: str, args: dict[str, Any], id: str | None = None) -> dict[str, An
 def tool_turn(text: str, *calls: dict[str, Any]) -> AIMessage:
     """A model turn with native tool calls."""
     return AIMessage(text, tool_calls=list(calls))
+
+
+def toy_question(id: str, question: str, answer: str, **fields: Any) -> Question:
+    """A question of a toy test split (``dataset`` "toy", ``split`` "test" unless given)."""
+    return Question(id, question, answer, **{"dataset": "toy", "split": "test", **fields})

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from fakes import scripted
+from fakes import toy_question as Q
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
 from swirl_agents.evaluate import LLMGrader, evaluate, wilson_interval
-
-
-@dataclass
-class Q:
-    """The shape of swirl_agents.datasets.Question that evaluate relies on."""
-
-    id: str
-    question: str
-    answer: str
-    dataset: str = "toy"
-    split: str = "test"
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @tool

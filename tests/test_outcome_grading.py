@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import pytest
 from fakes import scripted
+from fakes import toy_question as Q
 from langchain_core.tools import tool
 
 from swirl_agents.evaluate import evaluate
@@ -23,16 +21,6 @@ from swirl_agents.grading import accepted_answers, aliases_of, best_f1, grade
 from swirl_agents.traces.schema import Trajectory
 from trainer.filters import filter_trajectories
 from trainer.judges import LLMOutcomeJudge, RuleOutcomeJudge
-
-
-@dataclass
-class Q:
-    id: str
-    question: str
-    answer: str
-    dataset: str = "toy"
-    split: str = "test"
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @tool
