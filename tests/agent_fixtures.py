@@ -15,7 +15,7 @@ from fakes import call, tool_turn
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from tiny_models import tiny_llama
+from tiny_models import chatml_bpe, tiny_llama
 from trainer_fixtures import CHATML
 
 from swirl_agents.models.toolcalls import TOOLS_INSTRUCTION, format_assistant_turn
@@ -71,28 +71,12 @@ def script(messages):
 def tool_tokenizer():
     """A byte-level BPE (every text round-trips) with ChatML specials, trained on the tool
     format so that prompts with schemas stay short."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
     schemas = "\n".join(json.dumps(s) for s in SCHEMAS)
     turns = [
         format_assistant_turn("Looking up oslo.", calls_for(q)[0]) + "<tool_response>\n"
         for q in ("oslo", "rome", "lima")
     ]
-    trainer = trainers.BpeTrainer(
-        vocab_size=800,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator([TOOLS_INSTRUCTION.format(tools=schemas), *turns] * 3, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None
-    )
-    fast.chat_template = CHATML
-    return fast
+    return chatml_bpe([TOOLS_INSTRUCTION.format(tools=schemas), *turns] * 3, 800, CHATML)
 
 
 def tool_model_dir(path: Path) -> Path:

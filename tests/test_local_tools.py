@@ -12,7 +12,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from tiny_models import tiny_llama
+from tiny_models import chatml_bpe, tiny_llama
 
 from swirl_agents.models import LocalChatModel, toolcalls
 from swirl_agents.models.engine import Completion, Request
@@ -85,24 +85,8 @@ NAMES = ["multiply", "search", "today"]
 
 def _tokenizer(template: str = SMOLLM2_TEMPLATE):
     """A byte-level BPE with every byte in its alphabet (any text round-trips), ChatML specials."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
     corpus = ['<tool_call>\n{"name": "multiply", "arguments": {"a": 6, "b": 7}}\n</tool_call>'] * 4
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    fast.chat_template = template
-    return fast
+    return chatml_bpe(corpus, 400, template)
 
 
 @pytest.fixture(scope="module")

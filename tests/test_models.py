@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from tiny_models import tiny_llama
+from tiny_models import chatml_bpe, tiny_llama
 
 from swirl_agents.errors import SwirlError, UsageError
 from swirl_agents.models import LocalChatModel, embedded, load_chat_model, local_model_path
@@ -32,19 +32,7 @@ QUESTIONS = [f"Question: what is {i} times {i + 3}?" for i in range(8)]
 
 def _tokenizer():
     """A byte-level BPE over a few strings (ASCII only), with a ChatML chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=160, special_tokens=specials))
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
+    return chatml_bpe(CORPUS, 160, CHAT_TEMPLATE, every_byte=False)
 
 
 @pytest.fixture(scope="module")

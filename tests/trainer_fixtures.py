@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tiny_models import tiny_llama
+from tiny_models import chatml_bpe, tiny_llama
 
 from swirl_agents.protocol import render_tool_result, system_prompt
 from swirl_agents.traces.schema import Step, Trajectory
@@ -99,26 +99,10 @@ CHATML = (
 
 def tiny_tokenizer():
     """A byte-level BPE tokenizer trained on the fixtures, with a ChatML chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=600,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
     texts = [MATH_SYSTEM, QA_SYSTEM] + [
         t.question + " ".join(s.text + (s.observation or "") for s in t.steps) for t in FIXTURES
     ]
-    tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None
-    )
-    fast.chat_template = CHATML
-    return fast
+    return chatml_bpe(texts, 600, CHATML)
 
 
 def tiny_model_dir(path):
