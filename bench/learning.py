@@ -4,8 +4,9 @@
 
 Stages (each cached in ``--out``; a rerun resumes at the first unfinished one):
 
-1. bootstrap  annotation trajectories from the first ``--warm-questions`` train questions of ``--dataset``
-              (``swirl generate --from-annotations``), process-filtered with the rule judge;
+1. bootstrap  annotation trajectories from the first ``--warm-questions`` train questions of
+              ``--dataset`` (``swirl generate --from-annotations``), process-filtered with the
+              rule judge;
 2. warm       SFT from the base model on them. *Our addition to the paper*: the base model never
               writes a valid action, so without it step-wise RL has no reward spread;
 3. generate   the warm model writes ``--samples`` trajectories (temperature ``--temperature``)
@@ -17,7 +18,8 @@ Stages (each cached in ``--out``; a rerun resumes at the first unfinished one):
               actions, SWiRL on their states with the ``--reward`` judge (default ``reference``,
               the offline stand-in for a strong judge). Run side by side, one thread each;
 6. eval       warm, SFT and SWiRL (and ``--eval-base``) on the same first ``--eval-questions``
-              evaluation questions (GSM8K test, HotPotQA eval); outcomes go to ``RESULTS/DATASET_MODEL.jsonl``;
+              evaluation questions (GSM8K test, HotPotQA eval); per-question outcomes go to
+              ``RESULTS/DATASET_MODEL.jsonl``;
 7. compare    paired comparisons (SWiRL vs SFT, SWiRL vs warm, SFT vs warm): the difference, its
               95% interval and the exact McNemar p, in ``RESULTS/compare.json``.
 
@@ -40,7 +42,6 @@ import time
 from pathlib import Path
 
 SWIRL = str(Path(sys.executable).parent / "swirl")  # the console script of this venv
-EVAL_SPLIT = {"gsm8k": "test", "hotpotqa": "eval"}  # the fixed evaluation splits (never trained on)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -156,7 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     pipe.save()
     S = SWIRL
-    data, eval_split = args.dataset, EVAL_SPLIT[args.dataset]
+    from swirl_agents.datasets import SPLITS
+
+    data = args.dataset
+    eval_split = next(s for s in SPLITS[data] if s != "train")  # the fixed one, never trained on
     boot, warm_data, warm = out / "bootstrap.db", out / "warm_data.jsonl", out / "warm"
     gen_db = out / "generated.db"
     # 1-2. warm start on annotations of the first warm-questions train questions
