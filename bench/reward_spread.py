@@ -18,7 +18,7 @@ import time
 from swirl_agents.traces import load_trajectories
 from trainer.checkpoints import load_base, resolve_base
 from trainer.judges import make_judges
-from trainer.swirl import cut_action, judge_reward, sample_actions, state_rows
+from trainer.swirl import cut_actions, judge_reward, sample_actions, state_rows
 
 
 def main() -> None:
@@ -50,11 +50,7 @@ def main() -> None:
             model, tokenizer, ids[i : i + args.batch], k, max_new_tokens=args.tokens,
             temperature=args.temperature, generator=generator,
         )  # fmt: skip
-        states = rows[i : i + args.batch]
-        actions += [
-            cut_action(tokenizer, s, tool_calls=bool(states[j // k]["tools"]))[0]
-            for j, s in enumerate(sampled)
-        ]
+        actions += [a for a, _ in cut_actions(tokenizer, sampled, rows[i : i + args.batch], k)]
     sample_s = time.time() - started
     batch = {
         key: [r[key] for r in rows for _ in range(k)]

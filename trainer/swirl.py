@@ -436,6 +436,17 @@ def cut_action(tokenizer: Any, ids: list[int], tool_calls: bool = False) -> tupl
     return action, ids
 
 
+def cut_actions(
+    tokenizer: Any, sampled: Sequence[list[int]], states: Sequence[dict[str, Any]], k: int
+) -> list[tuple[str, list[int]]]:
+    """:func:`cut_action` of each sample (sample j belongs to ``states[j // k]``), the tool-call
+    cut where that state is a tool-call one."""
+    return [
+        cut_action(tokenizer, ids, tool_calls=bool(states[j // k]["tools"]))
+        for j, ids in enumerate(sampled)
+    ]
+
+
 def train_swirl(
     model: Any,
     tokenizer: Any,
@@ -526,10 +537,7 @@ def _train_native(model, tokenizer, rows, judge, config):
                 max_new_tokens=config.max_completion_length, temperature=config.temperature,
                 generator=generator,
             )  # fmt: skip
-            cut = [
-                cut_action(tokenizer, ids, tool_calls=bool(batch[j // k]["tools"]))
-                for j, ids in enumerate(sampled)
-            ]
+            cut = cut_actions(tokenizer, sampled, batch, k)
             # 2. the judge scores each action at its state: R = 1 if GOOD
             rewards = reward_fn(
                 completions=[text for text, _ in cut],
