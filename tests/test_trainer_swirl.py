@@ -245,3 +245,50 @@ def test_the_per_state_backward_is_the_whole_batch_loss_and_gradient(tmp_path, k
     assert stats["tokens"] == want_tokens == sum(map(len, completions))
     for p, g in zip(params, want_grads, strict=True):
         torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
+
+
+class _SpreadOnlyOn(_HasE):
+    """Verdicts that vary (has-e) on one question's states and are all BAD on the others."""
+
+    def __init__(self, question: str) -> None:
+        self.question = question
+
+    def judge_steps(self, contexts):
+        varied = super().judge_steps(contexts)
+        return [v if c.question == self.question else "bad" for v, c in zip(varied, contexts)]
+
+
+def test_dynamic_sampling_trains_only_states_whose_rewards_differ(tmp_path, monkeypatch):
+    import trainer.swirl as swirl
+
+    model, tokenizer = load_base(str(tiny_model_dir(tmp_path / "tiny")), device="cpu")
+    trained_prompts = []
+    real_backward = swirl.swirl_backward
+
+    def spy(model, reference, passes, prompts, *args, **kwargs):
+        trained_prompts.extend(tokenizer.decode(p) for p in prompts)
+        return real_backward(model, reference, passes, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(swirl, "swirl_backward", spy)
+    config = SwirlConfig(
+        max_steps=3, num_generations=4, prompts_per_step=2, max_completion_length=8,
+        dynamic_sampling=True, max_draws=4,
+    )  # fmt: skip
+    judge = _SpreadOnlyOn(GOOD_MATH.question)
+    _, figures = train_swirl(model, tokenizer, [GOOD_MATH, GOOD_QA], judge, config)
+    assert figures["states_trained"] == len(trained_prompts) > 0
+    assert figures["states_sampled"] > figures["states_trained"]  # QA states were drawn, skipped
+    assert all(GOOD_MATH.question in p and GOOD_QA.question not in p for p in trained_prompts)
+
+
+def test_dynamic_sampling_without_spread_draws_its_cap_and_trains_nothing(tmp_path):
+    model, tokenizer = load_base(str(tiny_model_dir(tmp_path / "tiny")), device="cpu")
+    before = [p.detach().clone() for p in model.parameters()]
+    config = SwirlConfig(
+        max_steps=2, num_generations=2, prompts_per_step=2, max_completion_length=4,
+        dynamic_sampling=True, max_draws=3,
+    )  # fmt: skip
+    trained, figures = train_swirl(model, tokenizer, [GOOD_MATH], _SpreadOnlyOn("none"), config)
+    assert figures["states_trained"] == 0 and figures["states_sampled"] == 2 * 2 * 3
+    assert figures["frac_reward_zero_std_mean"] == 1.0
+    assert all(torch.equal(a, b) for a, b in zip(before, trained.parameters(), strict=True))

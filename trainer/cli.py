@@ -209,6 +209,17 @@ def train_command(
     beta: Annotated[
         float, typer.Option("--beta", help="swirl: KL weight toward the start model (> 0).")
     ] = 0.04,
+    temperature: Annotated[
+        float, typer.Option("--temperature", min=0.0, help="swirl: sampling temperature.")
+    ] = 1.0,
+    dynamic_sampling: Annotated[
+        bool,
+        typer.Option(
+            "--dynamic-sampling",
+            help="swirl: train only on states whose samples' rewards differ, drawing more "
+            "states to fill each step (DAPO's dynamic sampling; equal rewards teach nothing).",
+        ),
+    ] = False,
     lora: Annotated[
         bool, typer.Option("--lora", help="Train LoRA adapters (merged on export).")
     ] = False,
@@ -280,6 +291,8 @@ def train_command(
                 max_completion_length=max_completion_length,
                 max_prompt_length=max_length,
                 beta=beta,
+                temperature=temperature,
+                dynamic_sampling=dynamic_sampling,
                 lora=lora,
                 backend=backend,
                 seed=seed,

@@ -70,6 +70,8 @@ class SwirlConfig:
     temperature: float = 1.0  # sampling temperature
     beta: float = 0.04  # KL weight toward the starting model (> 0)
     scale_rewards: bool = True  # divide advantages by the group's std (GRPO); False: Dr. GRPO
+    dynamic_sampling: bool = False  # train only on states whose K rewards differ (DAPO)
+    max_draws: int = 4  # dynamic sampling: at most this many states sampled per state kept
     max_grad_norm: float = 1.0  # gradient clipping
     gradient_checkpointing: bool = False  # saves memory on big models, costs time
     lora: bool = False  # train LoRA adapters (merged on export)
@@ -471,6 +473,8 @@ def train_swirl(
         raise UsageError("beta must be > 0: SWiRL keeps a KL term toward the starting model")
     if config.backend not in ("native", "trl"):
         raise UsageError(f"backend must be native or trl, got {config.backend!r}")
+    if config.dynamic_sampling and config.backend == "trl":
+        raise UsageError("dynamic sampling runs on the native backend only")
     rows = state_rows(trajectories, tokenizer)  # each with its prompt's text
     prompt_ids = tokenizer([r["text"] for r in rows], add_special_tokens=False)["input_ids"]
     keep = [i for i, ids in enumerate(prompt_ids) if len(ids) <= config.max_prompt_length]
@@ -525,28 +529,40 @@ def _train_native(model, tokenizer, rows, judge, config):
     for _ in bar:
         refresh_threads()  # follow other jobs starting and ending (checks every few seconds)
         started = time.time()
-        entry = {"reward": 0.0, "frac_reward_zero_std": 0.0, "kl": 0.0, "loss": 0.0, "tokens": 0}
+        entry = {
+            "reward": 0.0, "frac_reward_zero_std": 0.0, "kl": 0.0, "loss": 0.0, "tokens": 0,
+            "states_sampled": 0, "states_trained": 0,
+        }  # fmt: skip
         for _micro in range(config.grad_accum):
-            batch = [rows[next(order)] for _ in range(config.prompts_per_step)]
-            prompts = [r["input_ids"] for r in batch]
-            # 1. one pass over the states' prompts (with gradient), shared by their K samples;
-            #    sample K actions per state from a detached copy (they are never executed)
-            passes = _run_prompts(model, prompts, pad_id)
-            sampled = _decode(
-                model, tokenizer, _for_sampling(passes, k),
-                max_new_tokens=config.max_completion_length, temperature=config.temperature,
-                generator=generator,
-            )  # fmt: skip
-            cut = cut_actions(tokenizer, sampled, batch, k)
-            # 2. the judge scores each action at its state: R = 1 if GOOD
-            rewards = reward_fn(
-                completions=[text for text, _ in cut],
-                question=[r["question"] for r in batch for _ in range(k)],
-                history=[r["history"] for r in batch for _ in range(k)],
-                task=[r["task"] for r in batch for _ in range(k)],
-                tools=[r["tools"] for r in batch for _ in range(k)],
-            )
-            r = torch.tensor(rewards, device=device)
+            if config.dynamic_sampling:
+                batch, sampled_groups, cut, r = _draw_with_spread(
+                    model, tokenizer, rows, order, reward_fn, config, generator
+                )
+                prompts = [row["input_ids"] for row in batch]
+                passes = _run_prompts(model, prompts, pad_id)  # with gradient, kept states only
+            else:
+                batch = [rows[next(order)] for _ in range(config.prompts_per_step)]
+                prompts = [row["input_ids"] for row in batch]
+                # 1. one pass over the states' prompts (with gradient), shared by their K samples;
+                #    sample K actions per state from a detached copy (they are never executed)
+                passes = _run_prompts(model, prompts, pad_id)
+                sampled = _decode(
+                    model, tokenizer, _for_sampling(passes, k),
+                    max_new_tokens=config.max_completion_length, temperature=config.temperature,
+                    generator=generator,
+                )  # fmt: skip
+                cut = cut_actions(tokenizer, sampled, batch, k)
+                # 2. the judge scores each action at its state: R = 1 if GOOD
+                r = torch.tensor(_rewards(reward_fn, cut, batch, k), device=device)
+                sampled_groups = r.view(-1, k)
+            entry["reward"] += sampled_groups.mean().item() / config.grad_accum
+            entry["frac_reward_zero_std"] += (
+                sampled_groups.std(dim=1) == 0
+            ).float().mean().item() / (config.grad_accum)
+            entry["states_sampled"] += len(sampled_groups)
+            entry["states_trained"] += len(batch)
+            if not batch:  # dynamic sampling found no state with spread: no gradient this pass
+                continue
             advantages = group_advantages(r, k, config.scale_rewards)
             completions = [ids for _, ids in cut]
             # 3. the loss: policy gradient with the group baseline, KL toward the start (the
@@ -555,11 +571,6 @@ def _train_native(model, tokenizer, rows, judge, config):
                 model, reference, passes, prompts, completions, advantages, k, pad_id,
                 config.beta, scale=1 / config.grad_accum,
             )  # fmt: skip
-            groups = r.view(-1, k)
-            entry["reward"] += groups.mean().item() / config.grad_accum
-            entry["frac_reward_zero_std"] += (groups.std(dim=1) == 0).float().mean().item() / (
-                config.grad_accum
-            )
             entry["kl"] += stats["kl"] / config.grad_accum
             entry["loss"] += loss / config.grad_accum
             entry["tokens"] += stats["tokens"]
@@ -576,6 +587,51 @@ def _train_native(model, tokenizer, rows, judge, config):
     return model, _figures(log, total, per_step, k)
 
 
+def _rewards(reward_fn, cut, batch, k) -> list[float]:
+    """The judge's reward of each cut action (sample j at state ``batch[j // k]``)."""
+    return reward_fn(
+        completions=[text for text, _ in cut],
+        question=[r["question"] for r in batch for _ in range(k)],
+        history=[r["history"] for r in batch for _ in range(k)],
+        task=[r["task"] for r in batch for _ in range(k)],
+        tools=[r["tools"] for r in batch for _ in range(k)],
+    )
+
+
+def _draw_with_spread(model, tokenizer, rows, order, reward_fn, config, generator):
+    """Dynamic sampling (DAPO): sample K actions at states drawn in turn (no gradient) and keep
+    the states whose rewards differ, until ``prompts_per_step`` are kept or ``max_draws`` times
+    that many are drawn. A state whose K rewards are equal has advantage 0 for every sample, so
+    its policy gradient is 0: skipping it spends the expensive pass with gradient only where
+    there is something to learn (its KL term is skipped with it).
+
+    Returns (kept states, every drawn group's rewards [drawn, K], the kept states' cut actions,
+    their rewards [kept * K])."""
+    import torch
+
+    k = config.num_generations
+    want = config.prompts_per_step
+    kept, kept_cut, kept_rewards, drawn = [], [], [], []
+    while len(kept) < want and len(drawn) < want * config.max_draws:
+        batch = [rows[next(order)] for _ in range(want - len(kept))]
+        sampled = sample_actions(
+            model, tokenizer, [r["input_ids"] for r in batch], k,
+            max_new_tokens=config.max_completion_length, temperature=config.temperature,
+            generator=generator,
+        )  # fmt: skip
+        cut = cut_actions(tokenizer, sampled, batch, k)
+        groups = torch.tensor(_rewards(reward_fn, cut, batch, k)).view(-1, k)
+        for i, row in enumerate(batch):
+            drawn.append(groups[i])
+            if groups[i].std() > 0:
+                kept.append(row)
+                kept_cut.extend(cut[i * k : (i + 1) * k])
+                kept_rewards.append(groups[i])
+    device = next(model.parameters()).device
+    rewards = torch.cat(kept_rewards).to(device) if kept_rewards else torch.zeros(0, device=device)
+    return kept, torch.stack(drawn), kept_cut, rewards
+
+
 def _state_order(n: int, rng: random.Random):
     """Endless state indices, reshuffled every epoch."""
     while True:
@@ -589,6 +645,7 @@ def _figures(log: list[dict[str, float]], steps: int, states_per_step: int, k: i
         return sum(e[key] for e in log) / len(log) if log else None
 
     seconds = sum(e.get("step_s", 0.0) for e in log)
+    trained = sum(e.get("states_trained", states_per_step) for e in log)
     return {
         "method": "swirl",
         "optimizer_steps": steps,
@@ -598,7 +655,9 @@ def _figures(log: list[dict[str, float]], steps: int, states_per_step: int, k: i
         "reward_last": log[-1]["reward"] if log else None,
         "reward_mean": mean("reward"),
         "frac_reward_zero_std_mean": mean("frac_reward_zero_std"),
-        "states_per_s": round(steps * states_per_step / seconds, 4) if seconds else None,
+        "states_per_s": round(trained / seconds, 4) if seconds else None,  # trained states
+        "states_sampled": sum(e.get("states_sampled", states_per_step) for e in log),
+        "states_trained": trained,
         "rewards": [e["reward"] for e in log],
         "kl": [e["kl"] for e in log],
         "frac_reward_zero_std": [e["frac_reward_zero_std"] for e in log],
