@@ -73,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--num-generations", type=int, default=4, help="SWiRL samples per state")
     a("--completion-tokens", type=int, default=64, help="SWiRL tokens per sampled action")
     a("--beta", type=float, default=0.04, help="SWiRL KL weight")
+    a(
+        "--dynamic-sampling",
+        action="store_true",
+        help="SWiRL trains only states whose samples' rewards differ (DAPO's dynamic sampling)",
+    )
     a("--max-length", type=int, default=1024, help="SFT tokens per sequence, SWiRL per state")
     a("--eval-questions", type=int, default=300, help="first N evaluation-split questions")
     a(
@@ -205,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             "--num-generations", str(args.num_generations),
             "--max-completion-length", str(args.completion_tokens), "--beta", str(args.beta),
             "--lr", str(args.swirl_lr), "--max-length", str(args.max_length),
+            *(["--dynamic-sampling"] if args.dynamic_sampling else []),
             "--out", str(out / "swirl"), "--json",
         ]),
     ]  # fmt: skip
