@@ -255,7 +255,8 @@ class _SpreadOnlyOn(_HasE):
 
     def judge_steps(self, contexts):
         varied = super().judge_steps(contexts)
-        return [v if c.question == self.question else "bad" for v, c in zip(varied, contexts)]
+        pairs = zip(varied, contexts, strict=True)
+        return [v if c.question == self.question else "bad" for v, c in pairs]
 
 
 def test_dynamic_sampling_trains_only_states_whose_rewards_differ(tmp_path, monkeypatch):
@@ -292,3 +293,14 @@ def test_dynamic_sampling_without_spread_draws_its_cap_and_trains_nothing(tmp_pa
     assert figures["states_trained"] == 0 and figures["states_sampled"] == 2 * 2 * 3
     assert figures["frac_reward_zero_std_mean"] == 1.0
     assert all(torch.equal(a, b) for a, b in zip(before, trained.parameters(), strict=True))
+
+
+def test_a_lora_model_takes_its_cache_by_the_wrapped_models_name(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from swirl_agents.models.engine import cache_argument
+
+    model, _ = load_base(str(tiny_model_dir(tmp_path / "tiny")), device="cpu")
+    name = cache_argument(model)
+    wrapped = get_peft_model(model, LoraConfig(r=2, target_modules="all-linear"))
+    assert cache_argument(wrapped) == name  # not the deprecated past_key_values of PEFT's forward

@@ -511,9 +511,11 @@ def _stop_workers(timeout_s: float = 10.0) -> None:
 
 def cache_argument(model: Any) -> str:
     """The name the model's forward takes its cache by: ``cache`` (transformers >= 5.2x) or
-    ``past_key_values`` (before; deprecated after)."""
+    ``past_key_values`` (before; deprecated after). A PEFT model passes its keywords on to the
+    model it wraps, so that model's forward decides."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     try:
-        params = inspect.signature(model.forward).parameters
+        params = inspect.signature(inner.forward).parameters
     except (TypeError, ValueError):
         return "past_key_values"
     return "cache" if "cache" in params else "past_key_values"
