@@ -20,13 +20,18 @@ from swirl_agents.compare import compare_outcomes, read_outcomes
 from swirl_agents.evaluate import wilson_interval
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ("base", "warm", "sft", "swirl", "swirl_strict")
 LABELS = {
     "base": "base SmolLM2-135M-Instruct",
     "warm": "warm start (SFT on annotations; our addition)",
     "sft": "warm + SFT on the kept trajectories (baseline)",
     "swirl": "warm + SWiRL on the same kept trajectories",
+    "swirl_ds": "warm + SWiRL with dynamic sampling, same kept trajectories",
     "swirl_strict": "warm + SWiRL, reward rule-strict (gold-free)",
+    # transfer (results/transfer): a model trained on the other task, evaluated on this one
+    "hotpotqa-warm": "trained on HotPotQA: warm start (exp5)",
+    "hotpotqa-swirl": "trained on HotPotQA: warm + SWiRL (exp5)",
+    "gsm8k-warm": "trained on GSM8K: warm start (exp4)",
+    "gsm8k-swirl": "trained on GSM8K: warm + SWiRL (exp4)",
 }
 
 
@@ -34,15 +39,15 @@ def table(run: Path) -> str:
     record = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     lines = []
     for dataset in ("gsm8k", "hotpotqa"):
-        files = {m: run / f"{dataset}_{m}.jsonl" for m in ORDER}
+        files = {m: run / f"{dataset}_{m}.jsonl" for m in LABELS}
         files = {m: f for m, f in files.items() if f.exists()}
         if not files:
             continue
         lines += [
             f"**{dataset}** ({run.name}; accuracy with its 95% Wilson interval)",
             "",
-            "| model | correct | accuracy | mean steps |",
-            "|---|---|---|---|",
+            "| model | correct | accuracy | answered | mean steps |",
+            "|---|---|---|---|---|",
         ]
         for m, f in files.items():
             outcomes = read_outcomes(f)
@@ -50,14 +55,17 @@ def table(run: Path) -> str:
             low, high = wilson_interval(right, n)
             rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
             steps = sum(r.get("steps", 0) for r in rows) / len(rows)
+            answered = sum(r.get("outcome") == "answered" for r in rows) / len(rows)
             lines.append(
                 f"| {LABELS.get(m, m)} | {right}/{n} | {right / n:.1%} [{low:.1%}, {high:.1%}] "
-                f"| {steps:.2f} |"
+                f"| {answered:.0%} | {steps:.2f} |"
             )
         lines += ["", "| paired comparison | n | B - A [95% CI] | only A right | only B right | "
                       "exact McNemar p |", "|---|---|---|---|---|---|"]  # fmt: skip
-        pairs = (("sft", "swirl"), ("warm", "swirl"), ("warm", "sft"), ("base", "warm"),
-                 ("sft", "swirl_strict"), ("swirl", "swirl_strict"))  # fmt: skip
+        pairs = (("sft", "swirl"), ("sft", "swirl_ds"), ("swirl", "swirl_ds"), ("warm", "swirl"),
+                 ("warm", "swirl_ds"), ("warm", "sft"), ("base", "warm"),
+                 ("sft", "swirl_strict"), ("swirl", "swirl_strict"),
+                 ("hotpotqa-warm", "hotpotqa-swirl"), ("gsm8k-warm", "gsm8k-swirl"))  # fmt: skip
         for a, b in pairs:
             if a in files and b in files:
                 c = compare_outcomes(files[a], files[b])
