@@ -73,3 +73,20 @@ def test_smollm2_is_the_base_plus_the_shipped_adapter(tmp_path, monkeypatch):
     assert merged != base and (merged / "adapter.json").is_file()
     monkeypatch.setattr(adapter, "SHIPPED", tmp_path / "none")  # nothing shipped: the base
     assert models.local_model_path("smollm2") == base
+
+
+def test_the_shipped_adapter_is_small_and_says_what_it_is():
+    import hashlib
+    import json
+
+    from swirl_agents.models.adapter import CONFIG, SHIPPED, WEIGHTS, has_adapter
+
+    if not has_adapter():
+        pytest.skip("no adapter shipped")
+    weights = (SHIPPED / WEIGHTS).read_bytes()
+    meta = json.loads((SHIPPED / CONFIG).read_text())
+    assert len(weights) <= 16 * 2**20  # the one set of weights in git stays small
+    assert meta["sha256"] == hashlib.sha256(weights).hexdigest()  # what the merge cache keys on
+    source = meta["source"]
+    assert source["command"].startswith("swirl train") and "--model smollm2-base" in source["command"]
+    assert "test" not in source["data"].split("(")[0]  # trained on a training pool, never a test split

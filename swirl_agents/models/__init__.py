@@ -1,7 +1,7 @@
 """Model backends: one ``--model`` string to a LangChain chat model.
 
 - ``None`` or ``"smollm2"``: the embedded SmolLM2-135M-Instruct (fetched and converted on first use)
-  with the SWiRL-trained adapter the package ships (``swirl_agents/models/adapters``) merged in;
+  with the adapter the package ships (``swirl_agents/models/adapters``, a LoRA SFT warm start) merged in;
 - ``"smollm2-base"``: the untrained embedded model;
 - an existing directory: a local Hugging Face checkpoint, e.g. a ``swirl train`` output;
 - ``"openai:NAME"`` with ``base_url``: an OpenAI-compatible server such as vLLM;
