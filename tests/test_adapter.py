@@ -88,5 +88,9 @@ def test_the_shipped_adapter_is_small_and_says_what_it_is():
     assert len(weights) <= 16 * 2**20  # the one set of weights in git stays small
     assert meta["sha256"] == hashlib.sha256(weights).hexdigest()  # what the merge cache keys on
     source = meta["source"]
-    assert source["command"].startswith("swirl train") and "--model smollm2-base" in source["command"]
-    assert "test" not in source["data"].split("(")[0]  # trained on a training pool, never a test split
+    assert (
+        source["command"].startswith("swirl train") and "--model smollm2-base" in source["command"]
+    )
+    assert (
+        "test" not in source["data"].split("(")[0]
+    )  # trained on a training pool, never a test split
