@@ -71,7 +71,7 @@ class SwirlConfig:
     beta: float = 0.04  # KL weight toward the starting model (> 0)
     scale_rewards: bool = True  # divide advantages by the group's std (GRPO); False: Dr. GRPO
     dynamic_sampling: bool = False  # train only on states whose K rewards differ (DAPO)
-    max_draws: int = 4  # dynamic sampling: at most this many states sampled per state kept
+    max_draws: int = 4  # dynamic sampling: at most this many states drawn per state wanted
     max_grad_norm: float = 1.0  # gradient clipping
     gradient_checkpointing: bool = False  # saves memory on big models, costs time
     lora: bool = False  # train LoRA adapters (merged on export)
@@ -558,7 +558,7 @@ def _train_native(model, tokenizer, rows, judge, config):
             entry["reward"] += sampled_groups.mean().item() / config.grad_accum
             entry["frac_reward_zero_std"] += (
                 sampled_groups.std(dim=1) == 0
-            ).float().mean().item() / (config.grad_accum)
+            ).float().mean().item() / config.grad_accum
             entry["states_sampled"] += len(sampled_groups)
             entry["states_trained"] += len(batch)
             if not batch:  # dynamic sampling found no state with spread: no gradient this pass
