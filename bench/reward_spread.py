@@ -54,7 +54,7 @@ def main() -> None:
     sample_s = time.time() - started
     batch = {
         key: [r[key] for r in rows for _ in range(k)]
-        for key in ("question", "history", "task", "tools")
+        for key in ("question", "history", "task", "tools", "max_steps")
     }
     figures = {}
     for spec in args.judges.split(","):

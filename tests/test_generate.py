@@ -64,6 +64,7 @@ def test_generate_grades_stores_and_resumes(store):
         0
     ].observation == "6*7 -> 42"
     assert traj.metadata["generator"] == "ScriptedChatModel"
+    assert traj.metadata["max_steps"] == 4  # the budget, for a judge that sees it
     calls = len(model.calls)
     again = run(store, model, questions(4), concurrency=4)  # one new question
     assert (again.skipped, again.done) == (6, 2) and len(model.calls) == calls + 4

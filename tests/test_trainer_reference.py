@@ -106,3 +106,74 @@ def test_strict_rule_refuses_an_answer_while_question_numbers_are_unused():
 def test_strict_rule_agrees_with_rule_on_full_trajectories():
     traj = math_traj([("48/2", "24"), ("48+24", "72")], "72")
     assert StrictRuleJudge().judge_steps(step_contexts(traj)) == ["good", "good", "good"]
+
+
+def budget_judge() -> ReferenceJudge:
+    return ReferenceJudge(REFS, titles_for=lambda q: CORPUS.get(q.lower(), ()), budget=True)
+
+
+def searched(*queries: str) -> list[Step]:
+    results = {"queen": "Queen (band): Queen formed in 1970 with Freddie Mercury.",
+               "muse": "Muse (band): Muse formed in 1994."}  # fmt: skip
+    return [
+        Step(i, "", "search", q, observation=f"{q} -> {results.get(q, 'nothing')}")
+        for i, q in enumerate(queries)
+    ]
+
+
+def test_reference_budget_calls_a_last_step_tool_call_bad():
+    q, action = "Which band is older?", "<search_query>muse</search_query>"
+    for j, verdict in ((judge(), "good"), (budget_judge(), "good")):  # room left, or not known
+        assert j.judge(StepContext(q, searched("queen"), action, "qa", max_steps=3)) == verdict
+        assert j.judge(StepContext(q, searched("queen"), action, "qa")) == verdict
+    # the second of two steps: nothing could follow it, whatever it finds
+    assert judge().judge(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == "good"
+    assert budget_judge().judge(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == (
+        "bad"
+    )
+    last = math_step(["48/2"], "<math_exp>48+24</math_exp>")
+    last.max_steps = 2
+    assert (judge().judge(last), budget_judge().judge(last)) == ("good", "bad")
+
+
+def test_reference_budget_pays_an_answer_from_complete_evidence():
+    q, j = "Which band is older?", budget_judge()
+    both = searched("queen", "muse")
+    assert j.judge(StepContext(q, both, "<answer>Queen</answer>", "qa")) == "good"  # gold
+    # not gold, but a phrase of the results once every supporting paragraph is in hand
+    assert j.judge(StepContext(q, both, "<answer>Muse</answer>", "qa")) == "good"
+    assert judge().judge(StepContext(q, both, "<answer>Muse</answer>", "qa")) == "bad"
+    assert j.judge(StepContext(q, both, "<answer>Freddie Mercury</answer>", "qa")) == "good"
+    assert j.judge(StepContext(q, both, "<answer>Radiohead</answer>", "qa")) == "bad"  # not there
+    assert j.judge(StepContext(q, both, "<answer>Mus</answer>", "qa")) == "bad"  # whole words only
+    # one supporting paragraph still missing: only the gold answer is GOOD
+    assert j.judge(StepContext(q, searched("queen"), "<answer>Freddie</answer>", "qa")) == "bad"
+    assert j.judge(StepContext(q, both, "<search_query>queen</search_query>", "qa")) == "bad"
+
+
+def test_step_contexts_and_swirl_rows_carry_the_recorded_budget():
+    from trainer.swirl import judge_reward, state_rows
+
+    traj = math_traj([("48/2", "24"), ("48+24", "72")], "72", split="train")
+    assert [c.max_steps for c in step_contexts(traj)] == [None] * 3  # not recorded
+    traj.metadata["max_steps"] = 3
+    contexts = step_contexts(traj)
+    assert [c.max_steps for c in contexts] == [3] * 3
+    assert [c.last_step for c in contexts] == [False, False, True]
+    rows = state_rows([traj])
+    assert [r["max_steps"] for r in rows] == [3] * 3
+    reward = judge_reward(ReferenceJudge(REFS, budget=True))
+    last = rows[2]  # the third of three steps: a calculation there is BAD, the answer GOOD
+    cols = {k: [last[k]] * 2 for k in ("question", "history", "task", "tools", "max_steps")}
+    assert reward(["<math_exp>48+24</math_exp>", "<answer>72</answer>"], **cols) == [0.0, 1.0]
+    cols["max_steps"] = [0, 0]  # unknown: the budget rule does not apply
+    cols["history"] = [rows[1]["history"]] * 2  # after 48/2 only
+    assert reward(["<math_exp>48+24</math_exp>", "<answer>24</answer>"], **cols) == [1.0, 0.0]
+
+
+def test_reference_budget_is_offline_and_refused_on_evaluation_splits():
+    process, _ = make_judges("reference-budget")
+    assert isinstance(process, ReferenceJudge) and process.budget
+    assert process.name == "reference-budget"
+    with pytest.raises(UsageError, match="reference-budget"):
+        refuse_eval_splits([math_traj([], "72", split="test")], "reference-budget")

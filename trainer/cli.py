@@ -37,7 +37,9 @@ JudgeOpt = Annotated[
         "--judge",
         help="rule (the offline stand-in judge, gold-free), rule-strict (rule, and no answer while "
         "numbers of the question are unused), reference (reads the training questions' reference "
-        "solutions: an offline stand-in for a strong judge, refused on evaluation splits), or a "
+        "solutions: an offline stand-in for a strong judge, refused on evaluation splits), "
+        "reference-budget (reference, and a last-step tool call is BAD, an answer from complete "
+        "evidence GOOD), or a "
         "judge model: an init_chat_model string (google_genai:gemini-2.5-flash), openai:NAME with "
         "--base-url, or a local model.",
     ),
@@ -87,19 +89,21 @@ def _is_question_file(data: str) -> bool:
 
 def _check_judge(judge: str, base_url: str | None) -> None:
     """A judge model's spec, checked before anything loads (the offline judges need none)."""
-    if judge not in ("rule", "rule-strict", "reference"):
+    from trainer.judges import OFFLINE_JUDGES
+
+    if judge not in OFFLINE_JUDGES:
         check_model(judge, base_url, flag="--judge")
     elif base_url is not None:
         raise UsageError(f"--base-url is for a judge model (openai:NAME), not --judge {judge}")
 
 
 def _judges(judge: str, base_url: str | None, votes: int, trajectories=()):
-    from trainer.judges import make_judges
+    from trainer.judges import READS_GOLD, make_judges
 
-    if judge == "reference":
+    if judge in READS_GOLD:
         from trainer.reference import refuse_eval_splits
 
-        refuse_eval_splits(trajectories)
+        refuse_eval_splits(trajectories, judge)
 
     kw = {"base_url": base_url} if base_url else {}
     # Several votes only make sense with sampling.

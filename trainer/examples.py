@@ -76,6 +76,7 @@ class StepExample:
     trajectory_id: str  # the trajectory the step comes from
     step_index: int  # i, 0-based
     weight: float = 1.0  # 1/K with per-trajectory normalisation, else 1
+    max_steps: int | None = None  # the run's step budget (``metadata["max_steps"]``); None: unknown
 
     @property
     def completion(self) -> str:
@@ -164,9 +165,17 @@ def step_examples(trajectory: Trajectory, *, normalize: bool = False) -> list[St
             trajectory_id=trajectory.id,
             step_index=i,
             weight=weight,
+            max_steps=budget_of(trajectory),
         )
         for i, step in enumerate(steps)
     ]
+
+
+def budget_of(trajectory: Trajectory) -> int | None:
+    """The step budget the run had (``metadata["max_steps"]``, which ``swirl generate`` records);
+    None when it was not recorded (older runs, captured apps)."""
+    value = (trajectory.metadata or {}).get("max_steps")
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def iter_step_examples(

@@ -58,6 +58,12 @@ class StepContext:
     tool_calls: bool = False  # a native tool-call run (the action holds <tool_call> blocks)
     tools: list[dict[str, Any]] | None = None  # its bound tools' schemas; None: not recorded
     kind: str | None = None  # the recorded step's kind; None for a freshly sampled action
+    max_steps: int | None = None  # the run's step budget; None: not recorded
+
+    @property
+    def last_step(self) -> bool:
+        """Whether this action is the run's last possible one (no step would be left to answer)."""
+        return self.max_steps is not None and len(self.history) + 1 >= self.max_steps
 
 
 def step_contexts(trajectory: Trajectory) -> list[StepContext]:
@@ -72,6 +78,7 @@ def step_contexts(trajectory: Trajectory) -> list[StepContext]:
             tool_calls=not e.tag_protocol,
             tools=e.tools,
             kind=e.step.kind,
+            max_steps=e.max_steps,
         )
         for e in step_examples(trajectory)
     ]
@@ -398,6 +405,11 @@ class LLMOutcomeJudge(LLMGrader):
         return [_WORDS[v] for v in verdicts]
 
 
+# the judges that need no model; the two reference ones read training gold (trainer/reference.py)
+OFFLINE_JUDGES = ("rule", "rule-strict", "reference", "reference-budget")
+READS_GOLD = ("reference", "reference-budget")
+
+
 def make_judges(
     spec: str = "rule", *, cache_path: str | Path | None = None, votes: int = 1, **model_kw: Any
 ) -> tuple[ProcessJudge, OutcomeJudge]:
@@ -406,7 +418,8 @@ def make_judges(
     Args:
         spec: ``rule`` (the offline stand-in, gold-free), ``rule-strict`` (``rule`` that also
             refuses an answer while numbers of the question are unused), ``reference`` (reads
-            training reference solutions: :mod:`trainer.reference`), or anything
+            training reference solutions: :mod:`trainer.reference`), ``reference-budget``
+            (``reference`` that also sees the step budget and the evidence in hand), or anything
             ``swirl_agents.models.load_chat_model`` takes.
         cache_path: the verdict cache (default ``cache_dir()/judge_verdicts.db``).
         votes: samples per verdict for majority voting (use a temperature > 0 with votes > 1).
@@ -414,10 +427,14 @@ def make_judges(
     """
     if spec == "rule":
         return RuleProcessJudge(), RuleOutcomeJudge()
-    if spec in ("reference", "rule-strict"):
+    if spec in OFFLINE_JUDGES[1:]:
         from trainer.reference import ReferenceJudge, StrictRuleJudge
 
-        process = ReferenceJudge() if spec == "reference" else StrictRuleJudge()
+        process = (
+            StrictRuleJudge()
+            if spec == "rule-strict"
+            else ReferenceJudge(budget=spec == "reference-budget")
+        )
         return process, RuleOutcomeJudge()
     if votes < 1:
         raise UsageError(f"votes must be at least 1, got {votes}")

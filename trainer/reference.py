@@ -10,6 +10,16 @@ training question's reference solution. This judge reads it:
 - HotPotQA: a search is GOOD when its results hold a supporting paragraph that no earlier search
   found; an answer is GOOD when it matches the gold answer. Everything else is BAD.
 
+``reference-budget`` (:class:`ReferenceJudge` with ``budget=True``) adds what a strong judge
+also sees, the step budget and the evidence in hand, aimed at what ``reference`` taught in exp4 and
+exp5 (tool calls paid more surely than answers, so runs stopped answering within the budget):
+
+- a tool step is BAD when it is the run's last possible step (no answer could follow; the budget
+  is the trajectory's ``metadata["max_steps"]``, recorded by ``swirl generate``);
+- HotPotQA: an answer is also GOOD when every supporting paragraph has been retrieved and the
+  answer is a phrase of the results in hand (answering from complete evidence is the right move
+  even when the span is not the gold one; a search there finds nothing new and is BAD).
+
 It loads references only from training splits (GSM8K train, the HotPotQA training pool), so it
 cannot read an evaluation split's gold: a question it does not know gets "unknown", and
 :func:`refuse_eval_splits` stops the commands before they judge evaluation trajectories.
@@ -26,7 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from swirl_agents.errors import UsageError
-from swirl_agents.grading import grade, numeric_equal, parse_number
+from swirl_agents.grading import grade, normalize_answer, numeric_equal, parse_number
 from swirl_agents.protocol import parse_action
 from swirl_agents.traces.schema import Trajectory
 from trainer.judges import _NUMBER, RuleProcessJudge, StepContext, Verdict
@@ -56,12 +66,12 @@ def gsm8k_values(solution: str) -> list[Decimal]:
     return values
 
 
-def refuse_eval_splits(trajectories: Iterable[Trajectory]) -> None:
+def refuse_eval_splits(trajectories: Iterable[Trajectory], judge: str = "reference") -> None:
     """Raise a UsageError when any trajectory comes from an evaluation split."""
     bad = sorted({f"{t.dataset}/{t.split}" for t in trajectories if t.split in EVAL_SPLITS})
     if bad:
         raise UsageError(
-            f"--judge reference reads reference solutions, so it is refused on evaluation "
+            f"--judge {judge} reads reference solutions, so it is refused on evaluation "
             f"splits ({', '.join(bad)}); use it on training data only"
         )
 
@@ -91,17 +101,20 @@ class ReferenceJudge:
         references: question text -> :class:`Reference` (default: GSM8K train and the HotPotQA
             training pool, :func:`training_references`).
         titles_for: the titles a search query retrieves (default: the offline corpus tool).
+        budget: ``reference-budget``: a last-step tool call is BAD, and a HotPotQA answer from
+            complete evidence is GOOD (module docstring).
     """
-
-    name = "reference"
 
     def __init__(
         self,
         references: dict[str, Reference] | None = None,
         titles_for=None,
+        budget: bool = False,
     ) -> None:
         self._refs = references
         self._titles_for = titles_for
+        self.budget = budget
+        self.name = "reference-budget" if budget else "reference"
 
     @property
     def references(self) -> dict[str, Reference]:
@@ -118,7 +131,16 @@ class ReferenceJudge:
             return "unknown"
         action = parse_action(context.action)
         if action.kind == "answer":
-            return "good" if grade(action.argument, ref.answer, ref.task) else "bad"
+            if grade(action.argument, ref.answer, ref.task):
+                return "good"
+            grounded = (
+                self.budget
+                and ref.task == "qa"
+                and self._from_evidence(action.argument, context, ref)
+            )
+            return "good" if grounded else "bad"
+        if self.budget and action.kind in ("math", "search") and context.last_step:
+            return "bad"  # no step is left to answer: the run fails whatever this finds
         if ref.task == "math" and action.kind == "math":
             return "good" if self._new_value(action.argument, context, ref) else "bad"
         if ref.task == "qa" and action.kind == "search":
@@ -143,6 +165,18 @@ class ReferenceJudge:
             if h.kind == "search":
                 found_before |= set(self._search(h.argument))
         return bool((set(self._search(query)) & ref.titles) - found_before)
+
+    def _from_evidence(self, answer: str, context: StepContext, ref: Reference) -> bool:
+        """Every supporting paragraph retrieved, and ``answer`` a phrase of the results in hand."""
+        searches = [h for h in context.history if h.kind == "search"]
+        found: set[str] = set()
+        for h in searches:
+            found |= set(self._search(h.argument))
+        if not ref.titles or not ref.titles <= found:
+            return False
+        phrase = normalize_answer(answer)
+        evidence = normalize_answer(" ".join(h.observation or "" for h in searches))
+        return bool(phrase) and f" {phrase} " in f" {evidence} "
 
     def _search(self, query: str) -> tuple[str, ...]:
         if self._titles_for is None:

@@ -101,6 +101,7 @@ def state_rows(trajectories: Sequence[Trajectory], tokenizer: Any = None) -> lis
             "history": json.dumps([s.to_dict() for s in e.history], ensure_ascii=False),
             "task": e.task,
             "tools": "" if e.tag_protocol else json.dumps(e.tools, ensure_ascii=False),
+            "max_steps": e.max_steps or 0,  # 0: the run's budget was not recorded
             **({"text": e.prompt_text(tokenizer)} if tokenizer is not None else {}),
         }
         for e in iter_step_examples(trajectories)
@@ -113,14 +114,21 @@ def judge_reward(judge: ProcessJudge):
     tag cut does not apply), with the tools' schemas."""
 
     def reward(
-        completions, question, history, task, tools=None, log_metric=None, **_: Any
+        completions, question, history, task, tools=None, max_steps=None, log_metric=None, **_: Any
     ) -> list[float]:
         tools = tools or [""] * len(completions)
+        budgets = max_steps or [0] * len(completions)
         contexts = [
-            StepContext(q, _steps(h), complete_turn(_text(c), stopped=False), t)
+            StepContext(
+                q, _steps(h), complete_turn(_text(c), stopped=False), t, max_steps=b or None
+            )
             if not s
-            else StepContext(q, _steps(h), _text(c), t, tool_calls=True, tools=json.loads(s))
-            for c, q, h, t, s in zip(completions, question, history, task, tools, strict=True)
+            else StepContext(
+                q, _steps(h), _text(c), t, tool_calls=True, tools=json.loads(s), max_steps=b or None
+            )
+            for c, q, h, t, s, b in zip(
+                completions, question, history, task, tools, budgets, strict=True
+            )
         ]
         verdicts = judge.judge_steps(contexts)
         if log_metric is not None:
@@ -595,6 +603,7 @@ def _rewards(reward_fn, cut, batch, k) -> list[float]:
         history=[r["history"] for r in batch for _ in range(k)],
         task=[r["task"] for r in batch for _ in range(k)],
         tools=[r["tools"] for r in batch for _ in range(k)],
+        max_steps=[r.get("max_steps", 0) for r in batch for _ in range(k)],
     )
 
 
