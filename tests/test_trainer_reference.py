@@ -108,47 +108,42 @@ def test_strict_rule_agrees_with_rule_on_full_trajectories():
     assert StrictRuleJudge().judge_steps(step_contexts(traj)) == ["good", "good", "good"]
 
 
-def budget_judge() -> ReferenceJudge:
-    return ReferenceJudge(REFS, titles_for=lambda q: CORPUS.get(q.lower(), ()), budget=True)
+def f1_judge() -> ReferenceJudge:
+    return ReferenceJudge(REFS, titles_for=lambda q: CORPUS.get(q.lower(), ()), graded=True)
 
 
 def searched(*queries: str) -> list[Step]:
-    results = {"queen": "Queen (band): Queen formed in 1970 with Freddie Mercury.",
-               "muse": "Muse (band): Muse formed in 1994."}  # fmt: skip
-    return [
-        Step(i, "", "search", q, observation=f"{q} -> {results.get(q, 'nothing')}")
-        for i, q in enumerate(queries)
-    ]
+    return [Step(i, "", "search", q, observation=f"{q} -> ...") for i, q in enumerate(queries)]
 
 
-def test_reference_budget_calls_a_last_step_tool_call_bad():
+def test_reference_f1_calls_a_last_step_tool_call_bad():
     q, action = "Which band is older?", "<search_query>muse</search_query>"
-    for j, verdict in ((judge(), "good"), (budget_judge(), "good")):  # room left, or not known
-        assert j.judge(StepContext(q, searched("queen"), action, "qa", max_steps=3)) == verdict
-        assert j.judge(StepContext(q, searched("queen"), action, "qa")) == verdict
+    for j in (judge(), f1_judge()):  # room left, or the budget not recorded
+        assert j.score(StepContext(q, searched("queen"), action, "qa", max_steps=3)) == 1.0
+        assert j.score(StepContext(q, searched("queen"), action, "qa")) == 1.0
     # the second of two steps: nothing could follow it, whatever it finds
-    assert judge().judge(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == "good"
-    assert budget_judge().judge(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == (
-        "bad"
-    )
+    assert judge().score(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == 1.0
+    assert f1_judge().score(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == 0.0
     last = math_step(["48/2"], "<math_exp>48+24</math_exp>")
     last.max_steps = 2
-    assert (judge().judge(last), budget_judge().judge(last)) == ("good", "bad")
+    assert (judge().judge(last), f1_judge().judge(last)) == ("good", "bad")
 
 
-def test_reference_budget_pays_an_answer_from_complete_evidence():
-    q, j = "Which band is older?", budget_judge()
-    both = searched("queen", "muse")
-    assert j.judge(StepContext(q, both, "<answer>Queen</answer>", "qa")) == "good"  # gold
-    # not gold, but a phrase of the results once every supporting paragraph is in hand
-    assert j.judge(StepContext(q, both, "<answer>Muse</answer>", "qa")) == "good"
-    assert judge().judge(StepContext(q, both, "<answer>Muse</answer>", "qa")) == "bad"
-    assert j.judge(StepContext(q, both, "<answer>Freddie Mercury</answer>", "qa")) == "good"
-    assert j.judge(StepContext(q, both, "<answer>Radiohead</answer>", "qa")) == "bad"  # not there
-    assert j.judge(StepContext(q, both, "<answer>Mus</answer>", "qa")) == "bad"  # whole words only
-    # one supporting paragraph still missing: only the gold answer is GOOD
-    assert j.judge(StepContext(q, searched("queen"), "<answer>Freddie</answer>", "qa")) == "bad"
-    assert j.judge(StepContext(q, both, "<search_query>queen</search_query>", "qa")) == "bad"
+def test_reference_f1_rewards_an_answer_its_token_f1():
+    q, j = "Which band is older?", f1_judge()
+    refs = {q: Reference("qa", "Queen (band) of London", titles={"Queen (band)"})}
+    j = ReferenceJudge(refs, titles_for=lambda _: (), graded=True)
+    scores = [
+        j.score(StepContext(q, searched("queen"), f"<answer>{a}</answer>", "qa"))
+        for a in ("Queen (band) of London", "Queen", "Queen of London", "Muse")
+    ]
+    assert scores[0] == 1.0 and scores[3] == 0.0
+    assert 0 < scores[1] < scores[2] < 1  # more of the gold words, more reward
+    assert [j.judge(StepContext(q, [], f"<answer>{a}</answer>", "qa")) for a in ("Queen", "Queen of London")] == ["bad", "good"]  # as a filter: GOOD from 0.5  # fmt: skip
+    # exact reference stays 0/1, and GSM8K stays exact under reference-f1
+    assert judge().score(StepContext(q, [], "<answer>Queen</answer>", "qa")) == 1.0
+    assert f1_judge().score(math_step(["48/2"], "<answer>72 clips</answer>")) == 1.0
+    assert f1_judge().score(math_step(["48/2"], "<answer>24</answer>")) == 0.0
 
 
 def test_step_contexts_and_swirl_rows_carry_the_recorded_budget():
@@ -162,7 +157,7 @@ def test_step_contexts_and_swirl_rows_carry_the_recorded_budget():
     assert [c.last_step for c in contexts] == [False, False, True]
     rows = state_rows([traj])
     assert [r["max_steps"] for r in rows] == [3] * 3
-    reward = judge_reward(ReferenceJudge(REFS, budget=True))
+    reward = judge_reward(ReferenceJudge(REFS, graded=True))
     last = rows[2]  # the third of three steps: a calculation there is BAD, the answer GOOD
     cols = {k: [last[k]] * 2 for k in ("question", "history", "task", "tools", "max_steps")}
     assert reward(["<math_exp>48+24</math_exp>", "<answer>72</answer>"], **cols) == [0.0, 1.0]
@@ -171,9 +166,26 @@ def test_step_contexts_and_swirl_rows_carry_the_recorded_budget():
     assert reward(["<math_exp>48+24</math_exp>", "<answer>24</answer>"], **cols) == [1.0, 0.0]
 
 
-def test_reference_budget_is_offline_and_refused_on_evaluation_splits():
-    process, _ = make_judges("reference-budget")
-    assert isinstance(process, ReferenceJudge) and process.budget
-    assert process.name == "reference-budget"
-    with pytest.raises(UsageError, match="reference-budget"):
-        refuse_eval_splits([math_traj([], "72", split="test")], "reference-budget")
+def test_the_swirl_reward_is_the_graded_score():
+    from trainer.swirl import judge_reward
+
+    q = "Which band is older?"
+    refs = {q: Reference("qa", "Queen of London", titles=set())}
+    cols = {"question": [q] * 3, "history": ["[]"] * 3, "task": ["qa"] * 3, "tools": [""] * 3}
+    answers = ["<answer>Queen of London</answer>", "<answer>Queen</answer>", "<answer>x</answer>"]
+    graded = judge_reward(ReferenceJudge(refs, titles_for=lambda _: (), graded=True))(
+        answers, **cols
+    )
+    assert graded[0] == 1.0 and 0 < graded[1] < 1 and graded[2] == 0.0
+    exact = judge_reward(ReferenceJudge(refs, titles_for=lambda _: ()))(answers, **cols)
+    assert exact == [1.0, 0.0, 0.0]
+    cols["question"] = ["not a training question"] * 3  # unknown: no reward
+    assert judge_reward(ReferenceJudge(refs, graded=True))(answers, **cols) == [0.0] * 3
+
+
+def test_reference_f1_is_offline_and_refused_on_evaluation_splits():
+    process, _ = make_judges("reference-f1")
+    assert isinstance(process, ReferenceJudge) and process.graded
+    assert process.name == "reference-f1"
+    with pytest.raises(UsageError, match="reference-f1"):
+        refuse_eval_splits([math_traj([], "72", split="test")], "reference-f1")

@@ -38,8 +38,8 @@ JudgeOpt = Annotated[
         help="rule (the offline stand-in judge, gold-free), rule-strict (rule, and no answer while "
         "numbers of the question are unused), reference (reads the training questions' reference "
         "solutions: an offline stand-in for a strong judge, refused on evaluation splits), "
-        "reference-budget (reference, and a last-step tool call is BAD, an answer from complete "
-        "evidence GOOD), or a "
+        "reference-f1 (reference, with a HotPotQA answer rewarded its token F1 and a last-step "
+        "tool call BAD), or a "
         "judge model: an init_chat_model string (google_genai:gemini-2.5-flash), openai:NAME with "
         "--base-url, or a local model.",
     ),
