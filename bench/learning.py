@@ -63,7 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--samples", type=int, default=4, help="trajectories per question (the paper: 5)")
     a("--temperature", type=float, default=0.7, help="sampling temperature of the generation")
     a("--filter-judge", default="rule", help="process filter judge")
-    a("--reward", default="reference", help="SWiRL reward judge (rule, rule-strict, reference)")
+    a(
+        "--reward",
+        default="reference",
+        help="SWiRL reward judge (rule, rule-strict, reference, reference-f1)",
+    )
     a("--steps", type=int, default=60, help="optimizer steps of both SFT and SWiRL")
     a("--sft-lr", type=float, default=5e-5, help="SFT baseline learning rate")
     a("--sft-batch", type=int, default=4, help="SFT trajectories per step")

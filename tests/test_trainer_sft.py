@@ -115,3 +115,21 @@ def test_sft_runs_on_two_processes(tiny, tmp_path):
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["processes"] == 2 and figures["optimizer_steps"] == 2
     assert (out / "config.json").is_file()
+
+
+def test_train_cli_passes_the_lora_rank(tiny, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from swirl_agents.cli import app
+    from swirl_agents.traces import write_jsonl
+
+    data, out = tmp_path / "trajs.jsonl", tmp_path / "out"
+    write_jsonl(data, FIXTURES)
+    args = ["train", "--method", "sft", "--data", str(data), "--model", str(tiny), "--lora"]
+    args += ["--lora-r", "4", "--lora-alpha", "8", "--out", str(out), "--max-steps", "1", "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    card = json.loads(next(out.glob("*card*.json")).read_text())
+    assert (card["config"]["lora_r"], card["config"]["lora_alpha"]) == (4, 8)

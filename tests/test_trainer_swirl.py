@@ -279,6 +279,7 @@ def test_dynamic_sampling_trains_only_states_whose_rewards_differ(tmp_path, monk
     _, figures = train_swirl(model, tokenizer, [GOOD_MATH, GOOD_QA], judge, config)
     assert figures["states_trained"] == len(trained_prompts) > 0
     assert figures["states_sampled"] > figures["states_trained"]  # QA states were drawn, skipped
+    assert figures["states_seen"] == figures["states_trained"]  # what the gradient saw
     assert all(GOOD_MATH.question in p and GOOD_QA.question not in p for p in trained_prompts)
 
 

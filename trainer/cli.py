@@ -227,6 +227,12 @@ def train_command(
     lora: Annotated[
         bool, typer.Option("--lora", help="Train LoRA adapters (merged on export).")
     ] = False,
+    lora_r: Annotated[
+        int, typer.Option("--lora-r", min=1, help="--lora: the adapters' rank.")
+    ] = 16,
+    lora_alpha: Annotated[
+        int, typer.Option("--lora-alpha", min=1, help="--lora: the adapters' scale (alpha).")
+    ] = 32,
     backend: Annotated[
         str,
         typer.Option(
@@ -274,6 +280,8 @@ def train_command(
                 max_length=max_length,
                 normalize=normalize,
                 lora=lora,
+                lora_r=lora_r,
+                lora_alpha=lora_alpha,
                 seed=seed,
                 **({"learning_rate": lr} if lr else {}),
                 **({"batch_size": batch_size} if batch_size else {}),
@@ -298,6 +306,8 @@ def train_command(
                 temperature=temperature,
                 dynamic_sampling=dynamic_sampling,
                 lora=lora,
+                lora_r=lora_r,
+                lora_alpha=lora_alpha,
                 backend=backend,
                 seed=seed,
                 **({"learning_rate": lr} if lr else {}),
@@ -310,7 +320,8 @@ def train_command(
                 "step-wise RL: fresh actions sampled at the trajectories' states, rewarded by the "
                 "judge, group baseline and KL toward the start model"
             )
-            judge_name = f"{judge} (process, GOOD=1)"
+            graded = getattr(process_judge, "graded", False)
+            judge_name = f"{judge} (process, {'its graded reward' if graded else 'GOOD=1'})"
             if figures.get("frac_reward_zero_std_mean") == 1.0:
                 eprint(
                     "warning: every group of samples got the same reward, so nothing was learned; "

@@ -663,8 +663,8 @@ def _figures(log: list[dict[str, float]], steps: int, states_per_step: int, k: i
     return {
         "method": "swirl",
         "optimizer_steps": steps,
-        "states_seen": steps * states_per_step,
-        "samples_seen": steps * states_per_step * k,
+        "states_seen": trained,  # with dynamic sampling, fewer than steps x states per step
+        "samples_seen": trained * k,
         "reward_first": log[0]["reward"] if log else None,
         "reward_last": log[-1]["reward"] if log else None,
         "reward_mean": mean("reward"),
