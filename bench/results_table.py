@@ -32,19 +32,33 @@ LABELS = {
     "hotpotqa-swirl": "trained on HotPotQA: warm + SWiRL (exp5)",
     "gsm8k-warm": "trained on GSM8K: warm start (exp4)",
     "gsm8k-swirl": "trained on GSM8K: warm + SWiRL (exp4)",
+    # exp7: the SFT baseline's learning rate on a held-out training slice, and filtering at 15
+    "sft_lr1e-5": "warm + SFT on the kept trajectories, lr 1e-5",
+    "sft_lr5e-5": "warm + SFT on the kept trajectories, lr 5e-5 (exp5's baseline)",
+    "sft_lr2e-4": "warm + SFT on the kept trajectories, lr 2e-4",
+    "sft15_none": "warm + SFT on 15 unfiltered trajectories",
+    "sft15_outcome": "warm + SFT on 15 outcome-filtered trajectories",
+    "sft15_process": "warm + SFT on 15 process-filtered trajectories",
+    "sft15_both": "warm + SFT on 15 process- and outcome-filtered trajectories",
+}
+# DATASET in RUN/DATASET_MODEL.jsonl: the split each file's questions come from
+DATASETS = {
+    "gsm8k": "gsm8k",
+    "hotpotqa": "hotpotqa",
+    "hotpotqa-heldout": "hotpotqa, training-pool questions 700-799 (held out from all training)",
 }
 
 
 def table(run: Path) -> str:
     record = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     lines = []
-    for dataset in ("gsm8k", "hotpotqa"):
+    for dataset, caption in DATASETS.items():
         files = {m: run / f"{dataset}_{m}.jsonl" for m in LABELS}
         files = {m: f for m, f in files.items() if f.exists()}
         if not files:
             continue
         lines += [
-            f"**{dataset}** ({run.name}; accuracy with its 95% Wilson interval)",
+            f"**{caption}** ({run.name}; accuracy with its 95% Wilson interval)",
             "",
             "| model | correct | accuracy | answered | mean steps |",
             "|---|---|---|---|---|",
@@ -65,7 +79,10 @@ def table(run: Path) -> str:
         pairs = (("sft", "swirl"), ("sft", "swirl_ds"), ("swirl", "swirl_ds"), ("warm", "swirl"),
                  ("warm", "swirl_ds"), ("warm", "sft"), ("base", "warm"),
                  ("sft", "swirl_strict"), ("swirl", "swirl_strict"),
-                 ("hotpotqa-warm", "hotpotqa-swirl"), ("gsm8k-warm", "gsm8k-swirl"))  # fmt: skip
+                 ("hotpotqa-warm", "hotpotqa-swirl"), ("gsm8k-warm", "gsm8k-swirl"),
+                 ("sft_lr5e-5", "sft_lr1e-5"), ("sft_lr5e-5", "sft_lr2e-4"), ("warm", "sft_lr5e-5"),
+                 ("sft15_process", "sft15_none"), ("sft15_process", "sft15_outcome"),
+                 ("sft15_process", "sft15_both"))  # fmt: skip
         for a, b in pairs:
             if a in files and b in files:
                 c = compare_outcomes(files[a], files[b])

@@ -173,11 +173,11 @@ class ReferenceJudge:
 
     def _search(self, query: str) -> tuple[str, ...]:
         if self._titles_for is None:
-            self._titles_for = _corpus_titles()
+            self._titles_for = corpus_titles()
         return tuple(self._titles_for(query))
 
 
-def _corpus_titles():
+def corpus_titles():
     from swirl_agents.tools.corpus import CorpusSearch
 
     corpus = CorpusSearch()
