@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a(
         "--reward",
         default="reference",
-        help="SWiRL reward judge (rule, rule-strict, reference, reference-f1)",
+        help="SWiRL reward judge (rule, rule-strict, reference, reference-budget)",
     )
     a("--steps", type=int, default=60, help="optimizer steps of both SFT and SWiRL")
     a("--sft-lr", type=float, default=5e-5, help="SFT baseline learning rate")

@@ -114,7 +114,7 @@ def generate(
     todo = [(q, k, pid) for q, k, pid in plan if pid not in done_ids]
 
     # the budget is recorded: a judge that knows it can tell a last-step tool call (no answer can
-    # follow) from one with room left (trainer/reference.py, ``reference-f1``)
+    # follow) from one with room left (trainer/reference.py, ``reference-budget``)
     extra = {"generator": label, "max_steps": max_steps, **(metadata or {})}
     items = [
         RunItem(q.question, trace_fields(q, pid, sample=k, metadata=extra)) for q, k, pid in todo

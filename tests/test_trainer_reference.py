@@ -108,42 +108,41 @@ def test_strict_rule_agrees_with_rule_on_full_trajectories():
     assert StrictRuleJudge().judge_steps(step_contexts(traj)) == ["good", "good", "good"]
 
 
-def f1_judge() -> ReferenceJudge:
-    return ReferenceJudge(REFS, titles_for=lambda q: CORPUS.get(q.lower(), ()), graded=True)
+def budget_judge() -> ReferenceJudge:
+    return ReferenceJudge(REFS, titles_for=lambda q: CORPUS.get(q.lower(), ()), budget=True)
 
 
 def searched(*queries: str) -> list[Step]:
     return [Step(i, "", "search", q, observation=f"{q} -> ...") for i, q in enumerate(queries)]
 
 
-def test_reference_f1_calls_a_last_step_tool_call_bad():
+def test_reference_budget_calls_a_last_step_tool_call_bad():
     q, action = "Which band is older?", "<search_query>muse</search_query>"
-    for j in (judge(), f1_judge()):  # room left, or the budget not recorded
-        assert j.score(StepContext(q, searched("queen"), action, "qa", max_steps=3)) == 1.0
-        assert j.score(StepContext(q, searched("queen"), action, "qa")) == 1.0
+    for j in (judge(), budget_judge()):  # room left, or the budget not recorded
+        assert j.judge(StepContext(q, searched("queen"), action, "qa", max_steps=3)) == "good"
+        assert j.judge(StepContext(q, searched("queen"), action, "qa")) == "good"
     # the second of two steps: nothing could follow it, whatever it finds
-    assert judge().score(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == 1.0
-    assert f1_judge().score(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == 0.0
+    assert judge().judge(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == "good"
+    assert budget_judge().judge(StepContext(q, searched("queen"), action, "qa", max_steps=2)) == (
+        "bad"
+    )
     last = math_step(["48/2"], "<math_exp>48+24</math_exp>")
     last.max_steps = 2
-    assert (judge().judge(last), f1_judge().judge(last)) == ("good", "bad")
+    assert (judge().judge(last), budget_judge().judge(last)) == ("good", "bad")
 
 
-def test_reference_f1_rewards_an_answer_its_token_f1():
-    q, j = "Which band is older?", f1_judge()
-    refs = {q: Reference("qa", "Queen (band) of London", titles={"Queen (band)"})}
-    j = ReferenceJudge(refs, titles_for=lambda _: (), graded=True)
-    scores = [
-        j.score(StepContext(q, searched("queen"), f"<answer>{a}</answer>", "qa"))
-        for a in ("Queen (band) of London", "Queen", "Queen of London", "Muse")
-    ]
-    assert scores[0] == 1.0 and scores[3] == 0.0
-    assert 0 < scores[1] < scores[2] < 1  # more of the gold words, more reward
-    assert [j.judge(StepContext(q, [], f"<answer>{a}</answer>", "qa")) for a in ("Queen", "Queen of London")] == ["bad", "good"]  # as a filter: GOOD from 0.5  # fmt: skip
-    # exact reference stays 0/1, and GSM8K stays exact under reference-f1
-    assert judge().score(StepContext(q, [], "<answer>Queen</answer>", "qa")) == 1.0
-    assert f1_judge().score(math_step(["48/2"], "<answer>72 clips</answer>")) == 1.0
-    assert f1_judge().score(math_step(["48/2"], "<answer>24</answer>")) == 0.0
+def test_reference_budget_pays_only_for_the_searches_the_question_needs():
+    q, action = "Which band is older?", "<search_query>muse</search_query>"
+    # two supporting paragraphs: two searches are the plan; a third one is BAD even if it finds
+    # the paragraph the first two missed (reference calls it GOOD: progress at any step)
+    missed = searched("queen", "pie")
+    assert judge().judge(StepContext(q, missed, action, "qa")) == "good"
+    assert budget_judge().judge(StepContext(q, missed, action, "qa")) == "bad"
+    assert budget_judge().judge(StepContext(q, searched("pie"), action, "qa")) == "good"
+    # answering stays as reference judges it
+    both = searched("queen", "muse")
+    assert budget_judge().judge(StepContext(q, both, "<answer>Queen</answer>", "qa")) == "good"
+    assert budget_judge().judge(StepContext(q, both, "<answer>Muse</answer>", "qa")) == "bad"
 
 
 def test_step_contexts_and_swirl_rows_carry_the_recorded_budget():
@@ -157,7 +156,7 @@ def test_step_contexts_and_swirl_rows_carry_the_recorded_budget():
     assert [c.last_step for c in contexts] == [False, False, True]
     rows = state_rows([traj])
     assert [r["max_steps"] for r in rows] == [3] * 3
-    reward = judge_reward(ReferenceJudge(REFS, graded=True))
+    reward = judge_reward(ReferenceJudge(REFS, budget=True))
     last = rows[2]  # the third of three steps: a calculation there is BAD, the answer GOOD
     cols = {k: [last[k]] * 2 for k in ("question", "history", "task", "tools", "max_steps")}
     assert reward(["<math_exp>48+24</math_exp>", "<answer>72</answer>"], **cols) == [0.0, 1.0]
@@ -166,26 +165,9 @@ def test_step_contexts_and_swirl_rows_carry_the_recorded_budget():
     assert reward(["<math_exp>48+24</math_exp>", "<answer>24</answer>"], **cols) == [1.0, 0.0]
 
 
-def test_the_swirl_reward_is_the_graded_score():
-    from trainer.swirl import judge_reward
-
-    q = "Which band is older?"
-    refs = {q: Reference("qa", "Queen of London", titles=set())}
-    cols = {"question": [q] * 3, "history": ["[]"] * 3, "task": ["qa"] * 3, "tools": [""] * 3}
-    answers = ["<answer>Queen of London</answer>", "<answer>Queen</answer>", "<answer>x</answer>"]
-    graded = judge_reward(ReferenceJudge(refs, titles_for=lambda _: (), graded=True))(
-        answers, **cols
-    )
-    assert graded[0] == 1.0 and 0 < graded[1] < 1 and graded[2] == 0.0
-    exact = judge_reward(ReferenceJudge(refs, titles_for=lambda _: ()))(answers, **cols)
-    assert exact == [1.0, 0.0, 0.0]
-    cols["question"] = ["not a training question"] * 3  # unknown: no reward
-    assert judge_reward(ReferenceJudge(refs, graded=True))(answers, **cols) == [0.0] * 3
-
-
-def test_reference_f1_is_offline_and_refused_on_evaluation_splits():
-    process, _ = make_judges("reference-f1")
-    assert isinstance(process, ReferenceJudge) and process.graded
-    assert process.name == "reference-f1"
-    with pytest.raises(UsageError, match="reference-f1"):
-        refuse_eval_splits([math_traj([], "72", split="test")], "reference-f1")
+def test_reference_budget_is_offline_and_refused_on_evaluation_splits():
+    process, _ = make_judges("reference-budget")
+    assert isinstance(process, ReferenceJudge) and process.budget
+    assert process.name == "reference-budget"
+    with pytest.raises(UsageError, match="reference-budget"):
+        refuse_eval_splits([math_traj([], "72", split="test")], "reference-budget")

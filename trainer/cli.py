@@ -38,8 +38,8 @@ JudgeOpt = Annotated[
         help="rule (the offline stand-in judge, gold-free), rule-strict (rule, and no answer while "
         "numbers of the question are unused), reference (reads the training questions' reference "
         "solutions: an offline stand-in for a strong judge, refused on evaluation splits), "
-        "reference-f1 (reference, with a HotPotQA answer rewarded its token F1 and a last-step "
-        "tool call BAD), or a "
+        "reference-budget (reference, and a search beyond the question's supporting paragraphs "
+        "or a tool call at the last step is BAD), or a "
         "judge model: an init_chat_model string (google_genai:gemini-2.5-flash), openai:NAME with "
         "--base-url, or a local model.",
     ),
@@ -320,8 +320,7 @@ def train_command(
                 "step-wise RL: fresh actions sampled at the trajectories' states, rewarded by the "
                 "judge, group baseline and KL toward the start model"
             )
-            graded = getattr(process_judge, "graded", False)
-            judge_name = f"{judge} (process, {'its graded reward' if graded else 'GOOD=1'})"
+            judge_name = f"{judge} (process, GOOD=1)"
             if figures.get("frac_reward_zero_std_mean") == 1.0:
                 eprint(
                     "warning: every group of samples got the same reward, so nothing was learned; "

@@ -406,8 +406,8 @@ class LLMOutcomeJudge(LLMGrader):
 
 
 # the judges that need no model; the two reference ones read training gold (trainer/reference.py)
-OFFLINE_JUDGES = ("rule", "rule-strict", "reference", "reference-f1")
-READS_GOLD = ("reference", "reference-f1")
+OFFLINE_JUDGES = ("rule", "rule-strict", "reference", "reference-budget")
+READS_GOLD = ("reference", "reference-budget")
 
 
 def make_judges(
@@ -418,9 +418,9 @@ def make_judges(
     Args:
         spec: ``rule`` (the offline stand-in, gold-free), ``rule-strict`` (``rule`` that also
             refuses an answer while numbers of the question are unused), ``reference`` (reads
-            training reference solutions: :mod:`trainer.reference`), ``reference-f1``
-            (``reference`` with a HotPotQA answer rewarded its token F1, and a last-step tool call
-            BAD), or anything
+            training reference solutions: :mod:`trainer.reference`), ``reference-budget``
+            (``reference`` that pays only for the searches the question needs and for no tool call
+            at the last step), or anything
             ``swirl_agents.models.load_chat_model`` takes.
         cache_path: the verdict cache (default ``cache_dir()/judge_verdicts.db``).
         votes: samples per verdict for majority voting (use a temperature > 0 with votes > 1).
@@ -434,7 +434,7 @@ def make_judges(
         process = (
             StrictRuleJudge()
             if spec == "rule-strict"
-            else ReferenceJudge(graded=spec == "reference-f1")
+            else ReferenceJudge(budget=spec == "reference-budget")
         )
         return process, RuleOutcomeJudge()
     if votes < 1:

@@ -10,17 +10,16 @@ training question's reference solution. This judge reads it:
 - HotPotQA: a search is GOOD when its results hold a supporting paragraph that no earlier search
   found; an answer is GOOD when it matches the gold answer. Everything else is BAD.
 
-``reference-f1`` (:class:`ReferenceJudge` with ``graded=True``) is aimed at what exp5 measured:
-the SFT model had the gold answer in its retrieved text in 80 of its 200 wrong-or-right runs
-that it got wrong (53 with both supporting paragraphs found), so picking the answer out of the
-evidence is the largest failure, and an exact-match reward almost never has spread there:
+``reference-budget`` (:class:`ReferenceJudge` with ``budget=True``) is aimed at what SWiRL
+learned from ``reference`` in exp5: a search that finds a new supporting paragraph was GOOD at any
+step, an answer only when right (about 5% of the warm model's), so the gradient moved probability
+from answering to searching and 15% of the dynamic-sampling model's runs ran out of steps. It
+pays for the search plan the question needs, not for searching on:
 
-- a HotPotQA answer is rewarded its token F1 against the gold answer (1 for a match), so answers
-  that share words with the gold one rank above those that share none;
+- HotPotQA: a search is GOOD only among the first N searches, N the question's supporting
+  paragraphs (each search is meant to fetch one), and only when it finds one not found before;
 - a tool step is BAD when it is the run's last possible step (no answer could follow; the budget
   is the trajectory's ``metadata["max_steps"]``, recorded by ``swirl generate``).
-
-As a filter it calls a step GOOD when its reward is at least 0.5.
 
 It loads references only from training splits (GSM8K train, the HotPotQA training pool), so it
 cannot read an evaluation split's gold: a question it does not know gets "unknown", and
@@ -38,7 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from swirl_agents.errors import UsageError
-from swirl_agents.grading import f1, grade, numeric_equal, parse_number
+from swirl_agents.grading import grade, numeric_equal, parse_number
 from swirl_agents.protocol import parse_action
 from swirl_agents.traces.schema import Trajectory
 from trainer.judges import _NUMBER, RuleProcessJudge, StepContext, Verdict
@@ -103,20 +102,20 @@ class ReferenceJudge:
         references: question text -> :class:`Reference` (default: GSM8K train and the HotPotQA
             training pool, :func:`training_references`).
         titles_for: the titles a search query retrieves (default: the offline corpus tool).
-        graded: ``reference-f1``: a HotPotQA answer's reward is its token F1, and a last-step
-            tool call is BAD (module docstring).
+        budget: ``reference-budget``: a search beyond the question's supporting paragraphs, or
+            a tool call at the last possible step, is BAD (module docstring).
     """
 
     def __init__(
         self,
         references: dict[str, Reference] | None = None,
         titles_for=None,
-        graded: bool = False,
+        budget: bool = False,
     ) -> None:
         self._refs = references
         self._titles_for = titles_for
-        self.graded = graded
-        self.name = "reference-f1" if graded else "reference"
+        self.budget = budget
+        self.name = "reference-budget" if budget else "reference"
 
     @property
     def references(self) -> dict[str, Reference]:
@@ -128,29 +127,22 @@ class ReferenceJudge:
         return [self.judge(c) for c in contexts]
 
     def judge(self, context: StepContext) -> Verdict:
-        score = self.score(context)
-        return "unknown" if score is None else "good" if score >= 0.5 else "bad"
-
-    def score_steps(self, contexts: Sequence[StepContext]) -> list[float | None]:
-        """Each action's reward in [0, 1] (None: not a training question); SWiRL uses these."""
-        return [self.score(c) for c in contexts]
-
-    def score(self, context: StepContext) -> float | None:
         ref = self.references.get(context.question)
         if ref is None:  # not a training question: we have no reference, and may not look one up
-            return None
+            return "unknown"
         action = parse_action(context.action)
         if action.kind == "answer":
-            if grade(action.argument, ref.answer, ref.task):
-                return 1.0
-            return f1(action.argument, ref.answer) if self.graded and ref.task == "qa" else 0.0
-        if self.graded and action.kind in ("math", "search") and context.last_step:
-            return 0.0  # no step is left to answer: the run fails whatever this finds
+            return "good" if grade(action.argument, ref.answer, ref.task) else "bad"
+        if self.budget and action.kind in ("math", "search") and context.last_step:
+            return "bad"  # no step is left to answer: the run fails whatever this finds
         if ref.task == "math" and action.kind == "math":
-            return float(self._new_value(action.argument, context, ref))
+            return "good" if self._new_value(action.argument, context, ref) else "bad"
         if ref.task == "qa" and action.kind == "search":
-            return float(self._new_title(action.argument, context, ref))
-        return 0.0  # invalid, or the wrong tool for the task
+            searches = sum(h.kind == "search" for h in context.history)
+            if self.budget and searches >= len(ref.titles):
+                return "bad"  # the plan's searches are spent: time to answer
+            return "good" if self._new_title(action.argument, context, ref) else "bad"
+        return "bad"  # invalid, or the wrong tool for the task
 
     @staticmethod
     def _new_value(expression: str, context: StepContext, ref: Reference) -> bool:

@@ -109,9 +109,8 @@ def state_rows(trajectories: Sequence[Trajectory], tokenizer: Any = None) -> lis
 
 
 def judge_reward(judge: ProcessJudge):
-    """A reward function (TRL's signature): 1.0 where ``judge`` says the cut action is GOOD, or
-    the judge's own reward in [0, 1] where it grades (``score_steps``: ``reference-f1``; unknown
-    is 0). A row with ``tools`` is a tool-call state: its action is judged as the reply it is (the
+    """A reward function (TRL's signature): 1.0 where ``judge`` says the cut action is GOOD.
+    A row with ``tools`` is a tool-call state: its action is judged as the reply it is (the
     tag cut does not apply), with the tools' schemas."""
 
     def reward(
@@ -131,14 +130,10 @@ def judge_reward(judge: ProcessJudge):
                 completions, question, history, task, tools, budgets, strict=True
             )
         ]
-        if hasattr(judge, "score_steps"):
-            scores = judge.score_steps(contexts)
-        else:
-            verdicts = judge.judge_steps(contexts)
-            scores = [None if v == "unknown" else float(v == "good") for v in verdicts]
+        verdicts = judge.judge_steps(contexts)
         if log_metric is not None:
-            log_metric("judge/unknown_frac", sum(r is None for r in scores) / len(scores))
-        return [r or 0.0 for r in scores]
+            log_metric("judge/unknown_frac", sum(v == "unknown" for v in verdicts) / len(verdicts))
+        return [1.0 if v == "good" else 0.0 for v in verdicts]
 
     reward.__name__ = f"judge_{judge.name}".replace("/", "_").replace(":", "_")
     return reward
