@@ -6,6 +6,10 @@ Samples K actions at each of the first N states with the policy (exactly as the 
 one shared prompt pass per state), then scores the *same* samples with every judge. A group whose
 rewards are all equal has zero advantage, so it teaches nothing (``frac_reward_zero_std``); the
 mean reward says how often the judge says GOOD. Prints one JSON line last.
+
+``--gold-in-results`` samples only states whose search results already hold the gold answer
+(training references only): can the policy read an answer that is in front of it? ``states_with_a_right_answer`` counts states where at least one of the K
+samples is the gold answer.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ def main() -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     p.add_argument("--batch", type=int, default=4, help="states per sampling batch")
     p.add_argument("--seed", type=int, default=0, help="state choice and sampling seed")
+    p.add_argument(
+        "--gold-in-results", action="store_true",
+        help="only states whose search results hold the gold answer (training gold)",
+    )  # fmt: skip
     args = p.parse_args()
     import torch
 
@@ -40,6 +48,9 @@ def main() -> None:
     claim_threads()
     model, tokenizer = load_base(str(resolve_base(args.model)))
     rows = state_rows(load_trajectories(args.data), tokenizer)  # "text": the state as rendered
+    if args.gold_in_results:
+        rows = [r for r in rows if _gold_in_results(r)]
+        print(f"{len(rows)} states hold the gold answer in their search results")
     rows = random.Random(args.seed).sample(rows, min(args.states, len(rows)))
     ids = tokenizer([r["text"] for r in rows], add_special_tokens=False)["input_ids"]
     generator = torch.Generator().manual_seed(args.seed)
@@ -65,7 +76,41 @@ def main() -> None:
             "frac_reward_zero_std": round(sum(len(set(g)) == 1 for g in groups) / len(groups), 4),
         }
         print(spec, figures[spec], flush=True)
-    print(json.dumps({"config": vars(args), "sample_s": round(sample_s, 1), "judges": figures}))
+    out = {"config": vars(args), "sample_s": round(sample_s, 1), "judges": figures}
+    if args.gold_in_results:
+        right = [
+            _right(a, r["question"]) for a, r in zip(actions, batch_rows(rows, k), strict=True)
+        ]
+        groups = [right[j : j + k] for j in range(0, len(right), k)]
+        out["answer_share"] = round(sum("<answer>" in a for a in actions) / len(actions), 4)
+        out["states_with_a_right_answer"] = f"{sum(any(g) for g in groups)}/{len(groups)}"
+    print(json.dumps(out))
+
+
+def batch_rows(rows: list[dict], k: int) -> list[dict]:
+    return [r for r in rows for _ in range(k)]
+
+
+def _gold_in_results(row: dict) -> bool:
+    """Whether a QA state's search results already hold the gold answer (a training question)."""
+    from swirl_agents.grading import normalize_answer
+    from trainer.reference import training_references
+
+    history = json.loads(row["history"])
+    ref = training_references().get(row["question"])
+    if ref is None or ref.task != "qa" or not any(h["kind"] == "search" for h in history):
+        return False
+    text = normalize_answer(" ".join(h.get("observation") or "" for h in history))
+    return f" {normalize_answer(ref.answer)} " in f" {text} "
+
+
+def _right(action: str, question: str) -> bool:
+    from swirl_agents.grading import grade
+    from swirl_agents.protocol import parse_action
+    from trainer.reference import training_references
+
+    parsed, ref = parse_action(action), training_references()[question]
+    return parsed.kind == "answer" and grade(parsed.argument, ref.answer, ref.task)
 
 
 if __name__ == "__main__":
