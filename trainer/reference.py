@@ -170,6 +170,7 @@ class ReferenceJudge:
 
 
 def corpus_titles():
+    """query -> the titles the offline corpus search returns for it (cached)."""
     from swirl_agents.tools.corpus import CorpusSearch
 
     corpus = CorpusSearch()
