@@ -27,6 +27,7 @@ LABELS = {
     "swirl": "warm + SWiRL on the same kept trajectories",
     "swirl_ds": "warm + SWiRL with dynamic sampling, same kept trajectories",
     "swirl_strict": "warm + SWiRL, reward rule-strict (gold-free)",
+    "swirl_budget": "warm + SWiRL with dynamic sampling, reward reference-budget",
     # transfer (results/transfer): a model trained on the other task, evaluated on this one
     "hotpotqa-warm": "trained on HotPotQA: warm start (exp5)",
     "hotpotqa-swirl": "trained on HotPotQA: warm + SWiRL (exp5)",
@@ -76,7 +77,8 @@ def table(run: Path) -> str:
             )
         lines += ["", "| paired comparison | n | B - A [95% CI] | only A right | only B right | "
                       "exact McNemar p |", "|---|---|---|---|---|---|"]  # fmt: skip
-        pairs = (("sft", "swirl"), ("sft", "swirl_ds"), ("swirl", "swirl_ds"), ("warm", "swirl"),
+        pairs = (("sft", "swirl"), ("sft", "swirl_ds"), ("swirl", "swirl_ds"),
+                 ("sft", "swirl_budget"), ("swirl_ds", "swirl_budget"), ("warm", "swirl"),
                  ("warm", "swirl_ds"), ("warm", "sft"), ("base", "warm"),
                  ("sft", "swirl_strict"), ("swirl", "swirl_strict"),
                  ("hotpotqa-warm", "hotpotqa-swirl"), ("gsm8k-warm", "gsm8k-swirl"),
