@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--store", required=True, help="the eval trace store")
     parser.add_argument("--model", default=None, help="only runs of this model")
     parser.add_argument("--dataset", default="gsm8k", help="only runs on this dataset")
+    parser.add_argument("--split", default=None, help="only runs on this split (e.g. eval)")
     args = parser.parse_args()
     judge = RuleProcessJudge()
     kinds: dict[str, Counter] = defaultdict(Counter)
@@ -85,6 +86,8 @@ def main() -> None:
     try:
         for t in store.iter(source="eval", dataset=args.dataset):
             if (args.model and t.model != args.model) or t.correct is None:
+                continue
+            if args.split and t.split != args.split:
                 continue
             kinds[t.model]["runs"] += 1
             if t.correct:
