@@ -33,7 +33,7 @@ import argparse
 import json
 from collections import Counter, defaultdict
 
-from swirl_agents.grading import normalize_answer
+from swirl_agents.grading import written_in
 from swirl_agents.traces.store import open_store
 from trainer.judges import RuleProcessJudge, step_contexts
 
@@ -61,8 +61,7 @@ def qa_kind_of(trajectory, gold: str, titles: set[str], titles_for) -> str:
     if any(s.kind == "invalid" for s in trajectory.steps):
         return "invalid_step"
     found = set().union(*(titles_for(s.argument) for s in searches)) if searches else set()
-    text = normalize_answer(" ".join(s.observation or "" for s in searches))
-    if f" {normalize_answer(gold)} " in f" {text} ":
+    if written_in(gold, " ".join(s.observation or "" for s in searches)):
         return "answer_in_evidence"
     return "wrong_with_evidence" if titles <= found else "missing_paragraph"
 

@@ -33,14 +33,10 @@ LABELS = {
     "hotpotqa-swirl": "trained on HotPotQA: warm + SWiRL (exp5)",
     "gsm8k-warm": "trained on GSM8K: warm start (exp4)",
     "gsm8k-swirl": "trained on GSM8K: warm + SWiRL (exp4)",
-    # exp7: the SFT baseline's learning rate on a held-out training slice, and filtering at 15
+    # exp7: the SFT baseline's learning rate on a held-out training slice
     "sft_lr1e-5": "warm + SFT on the kept trajectories, lr 1e-5",
     "sft_lr5e-5": "warm + SFT on the kept trajectories, lr 5e-5 (exp5's baseline)",
     "sft_lr2e-4": "warm + SFT on the kept trajectories, lr 2e-4",
-    "sft15_none": "warm + SFT on 15 unfiltered trajectories",
-    "sft15_outcome": "warm + SFT on 15 outcome-filtered trajectories",
-    "sft15_process": "warm + SFT on 15 process-filtered trajectories",
-    "sft15_both": "warm + SFT on 15 process- and outcome-filtered trajectories",
 }
 # DATASET in RUN/DATASET_MODEL.jsonl: the split each file's questions come from
 DATASETS = {
@@ -82,9 +78,7 @@ def table(run: Path) -> str:
                  ("warm", "swirl_ds"), ("warm", "sft"), ("base", "warm"),
                  ("sft", "swirl_strict"), ("swirl", "swirl_strict"),
                  ("hotpotqa-warm", "hotpotqa-swirl"), ("gsm8k-warm", "gsm8k-swirl"),
-                 ("sft_lr5e-5", "sft_lr1e-5"), ("sft_lr5e-5", "sft_lr2e-4"), ("warm", "sft_lr5e-5"),
-                 ("sft15_process", "sft15_none"), ("sft15_process", "sft15_outcome"),
-                 ("sft15_process", "sft15_both"))  # fmt: skip
+                 ("sft_lr5e-5", "sft_lr1e-5"), ("sft_lr5e-5", "sft_lr2e-4"), ("warm", "sft_lr5e-5"))  # fmt: skip
         for a, b in pairs:
             if a in files and b in files:
                 c = compare_outcomes(files[a], files[b])

@@ -8,8 +8,9 @@ rewards are all equal has zero advantage, so it teaches nothing (``frac_reward_z
 mean reward says how often the judge says GOOD. Prints one JSON line last.
 
 ``--gold-in-results`` samples only states whose search results already hold the gold answer
-(training references only): can the policy read an answer that is in front of it? ``states_with_a_right_answer`` counts states where at least one of the K
-samples is the gold answer.
+(training references only): can the policy read an answer that is in front of it?
+``states_with_a_right_answer`` counts states where at least one of the K samples is the gold
+answer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 from swirl_agents.traces import load_trajectories
 from trainer.checkpoints import load_base, resolve_base
 from trainer.judges import make_judges
-from trainer.swirl import cut_actions, judge_reward, sample_actions, state_rows
+from trainer.swirl import cut_actions, judge_reward, sample_actions, state_rewards, state_rows
 
 
 def main() -> None:
@@ -54,22 +55,19 @@ def main() -> None:
     rows = random.Random(args.seed).sample(rows, min(args.states, len(rows)))
     ids = tokenizer([r["text"] for r in rows], add_special_tokens=False)["input_ids"]
     generator = torch.Generator().manual_seed(args.seed)
-    k, actions = args.generations, []
+    k, cut = args.generations, []
     started = time.time()
     for i in range(0, len(rows), args.batch):
         sampled = sample_actions(
             model, tokenizer, ids[i : i + args.batch], k, max_new_tokens=args.tokens,
             temperature=args.temperature, generator=generator,
         )  # fmt: skip
-        actions += [a for a, _ in cut_actions(tokenizer, sampled, rows[i : i + args.batch], k)]
+        cut += cut_actions(tokenizer, sampled, rows[i : i + args.batch], k)
     sample_s = time.time() - started
-    batch = {
-        key: [r[key] for r in rows for _ in range(k)]
-        for key in ("question", "history", "task", "tools", "max_steps")
-    }
+    actions = [a for a, _ in cut]
     figures = {}
     for spec in args.judges.split(","):
-        rewards = judge_reward(make_judges(spec)[0])(completions=actions, **batch)
+        rewards = state_rewards(judge_reward(make_judges(spec)[0]), cut, rows, k)
         groups = [rewards[j : j + k] for j in range(0, len(rewards), k)]
         figures[spec] = {
             "reward_mean": round(sum(rewards) / len(rewards), 4),
@@ -78,30 +76,23 @@ def main() -> None:
         print(spec, figures[spec], flush=True)
     out = {"config": vars(args), "sample_s": round(sample_s, 1), "judges": figures}
     if args.gold_in_results:
-        right = [
-            _right(a, r["question"]) for a, r in zip(actions, batch_rows(rows, k), strict=True)
-        ]
+        right = [_right(a, rows[j // k]["question"]) for j, a in enumerate(actions)]
         groups = [right[j : j + k] for j in range(0, len(right), k)]
         out["answer_share"] = round(sum("<answer>" in a for a in actions) / len(actions), 4)
         out["states_with_a_right_answer"] = f"{sum(any(g) for g in groups)}/{len(groups)}"
     print(json.dumps(out))
 
 
-def batch_rows(rows: list[dict], k: int) -> list[dict]:
-    return [r for r in rows for _ in range(k)]
-
-
 def _gold_in_results(row: dict) -> bool:
     """Whether a QA state's search results already hold the gold answer (a training question)."""
-    from swirl_agents.grading import normalize_answer
+    from swirl_agents.grading import written_in
     from trainer.reference import training_references
 
     history = json.loads(row["history"])
     ref = training_references().get(row["question"])
     if ref is None or ref.task != "qa" or not any(h["kind"] == "search" for h in history):
         return False
-    text = normalize_answer(" ".join(h.get("observation") or "" for h in history))
-    return f" {normalize_answer(ref.answer)} " in f" {text} "
+    return written_in(ref.answer, " ".join(h.get("observation") or "" for h in history))
 
 
 def _right(action: str, question: str) -> bool:

@@ -51,6 +51,13 @@ def normalize_answer(text: str | None) -> str:
     return " ".join(text.split())
 
 
+def written_in(answer: str | None, text: str | None) -> bool:
+    """Whether ``answer`` is written in ``text`` as whole words, both normalised (an empty answer
+    never is)."""
+    norm = normalize_answer(answer)
+    return bool(norm) and f" {norm} " in f" {normalize_answer(text)} "
+
+
 def exact_match(prediction: str | None, gold: str | None) -> bool:
     return normalize_answer(prediction) == normalize_answer(gold)
 

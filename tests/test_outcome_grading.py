@@ -17,7 +17,7 @@ from swirl_agents.graders import (
     answer_of,
     load_grader,
 )
-from swirl_agents.grading import accepted_answers, aliases_of, best_f1, grade
+from swirl_agents.grading import accepted_answers, aliases_of, best_f1, grade, written_in
 from swirl_agents.traces.schema import Trajectory
 from trainer.filters import filter_trajectories
 from trainer.judges import LLMOutcomeJudge, RuleOutcomeJudge
@@ -245,3 +245,11 @@ def test_graders_on_answers():
         question="q", answer="NYC", gold_answer="New York", metadata={ALIASES_KEY: ["NYC"]}
     )
     assert answer_of(traj, "qa") == Answer("q", "NYC", "New York", ("NYC",), "qa")
+
+
+def test_written_in_matches_whole_normalised_words():
+    text = "Queen (band): Queen formed in 1970, with Freddie Mercury."
+    assert written_in("the Queen", text) and written_in("freddie mercury", text)
+    assert not written_in("Que", text)  # a word's prefix is not the word
+    assert not written_in("Mercury Freddie", text)
+    assert not written_in("", text) and not written_in("the", text)  # nothing left to find

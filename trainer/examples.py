@@ -152,7 +152,7 @@ def step_examples(trajectory: Trajectory, *, normalize: bool = False) -> list[St
     steps = trajectory.steps
     k = len(steps)
     weight = 1.0 / k if normalize and k else 1.0
-    tags, task = is_tag_protocol(trajectory), task_of(trajectory)
+    tags, task, budget = is_tag_protocol(trajectory), task_of(trajectory), budget_of(trajectory)
     return [
         StepExample(
             question=trajectory.question,
@@ -165,7 +165,7 @@ def step_examples(trajectory: Trajectory, *, normalize: bool = False) -> list[St
             trajectory_id=trajectory.id,
             step_index=i,
             weight=weight,
-            max_steps=budget_of(trajectory),
+            max_steps=budget,
         )
         for i, step in enumerate(steps)
     ]

@@ -39,7 +39,7 @@ from swirl_agents.graders import (  # VerdictCache, parse_verdict: re-exported h
     parse_verdict,  # noqa: F401
 )
 from swirl_agents.graders import LLMJudge as _LLMJudge
-from swirl_agents.grading import normalize_answer, numeric_equal
+from swirl_agents.grading import normalize_answer, numeric_equal, written_in
 from swirl_agents.protocol import parse_action
 from swirl_agents.traces.schema import Step, Trajectory
 from trainer.examples import step_examples, task_of
@@ -215,8 +215,7 @@ class RuleProcessJudge:
         if norm in ("yes", "no"):
             return True
         results = [h.observation.split(" -> ", 1)[-1] for h in tool_steps if h.observation]
-        text = normalize_answer(" ".join(results))  # the results, not the queries
-        return bool(norm) and f" {norm} " in f" {text} "
+        return written_in(answer, " ".join(results))  # the results, not the queries
 
     def judge_tool_turn(self, context: StepContext) -> Verdict:
         """A native tool-call turn is GOOD when
@@ -270,9 +269,9 @@ class RuleProcessJudge:
         if context.task == "qa":
             if not outputs:
                 return False
-            norm = normalize_answer(answer)
-            text = normalize_answer(" ".join(outputs))
-            return norm in ("yes", "no") or (bool(norm) and f" {norm} " in f" {text} ")
+            return normalize_answer(answer) in ("yes", "no") or written_in(
+                answer, " ".join(outputs)
+            )
         return bool(outputs) or context.tools == []
 
 
@@ -428,7 +427,7 @@ def make_judges(
     """
     if spec == "rule":
         return RuleProcessJudge(), RuleOutcomeJudge()
-    if spec in OFFLINE_JUDGES[1:]:
+    if spec == "rule-strict" or spec in READS_GOLD:
         from trainer.reference import ReferenceJudge, StrictRuleJudge
 
         process = (

@@ -561,7 +561,7 @@ def _train_native(model, tokenizer, rows, judge, config):
                 )  # fmt: skip
                 cut = cut_actions(tokenizer, sampled, batch, k)
                 # 2. the judge scores each action at its state: R = 1 if GOOD
-                r = torch.tensor(_rewards(reward_fn, cut, batch, k), device=device)
+                r = torch.tensor(state_rewards(reward_fn, cut, batch, k), device=device)
                 sampled_groups = r.view(-1, k)
             entry["reward"] += sampled_groups.mean().item() / config.grad_accum
             entry["frac_reward_zero_std"] += (
@@ -595,7 +595,7 @@ def _train_native(model, tokenizer, rows, judge, config):
     return model, _figures(log, total, per_step, k)
 
 
-def _rewards(reward_fn, cut, batch, k) -> list[float]:
+def state_rewards(reward_fn, cut, batch, k) -> list[float]:
     """The judge's reward of each cut action (sample j at state ``batch[j // k]``)."""
     return reward_fn(
         completions=[text for text, _ in cut],
@@ -629,7 +629,7 @@ def _draw_with_spread(model, tokenizer, rows, order, reward_fn, config, generato
             generator=generator,
         )  # fmt: skip
         cut = cut_actions(tokenizer, sampled, batch, k)
-        groups = torch.tensor(_rewards(reward_fn, cut, batch, k)).view(-1, k)
+        groups = torch.tensor(state_rewards(reward_fn, cut, batch, k)).view(-1, k)
         for i, row in enumerate(batch):
             drawn.append(groups[i])
             if groups[i].std() > 0:
