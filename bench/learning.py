@@ -59,6 +59,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--warm-questions", type=int, default=1500, help="train questions for the warm start")
     a("--warm-steps", type=int, default=120, help="warm-start SFT optimizer steps")
     a("--warm-lr", type=float, default=1e-4, help="warm-start SFT learning rate")
+    a(
+        "--warm-max-length",
+        type=int,
+        default=1024,
+        help="warm-start SFT tokens per sequence; a step whose prompt and action pass it is "
+        "dropped (HotPotQA at 1024: 185 of 1,713 annotation steps, the last ones, after the "
+        "search results)",
+    )
     a("--rl-questions", type=int, default=150, help="train questions the warm model solves")
     a("--samples", type=int, default=4, help="trajectories per question (the paper: 5)")
     a("--temperature", type=float, default=0.7, help="sampling temperature of the generation")
@@ -184,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     pipe.run([("warm", warm / "config.json", [
         S, "train", "--method", "sft", "--data", str(warm_data), "--model", args.base,
         "--max-steps", str(args.warm_steps), "--batch-size", "4", "--lr", str(args.warm_lr),
-        "--out", str(warm), "--json",
+        "--max-length", str(args.warm_max_length), "--out", str(warm), "--json",
     ])])  # fmt: skip
     # 3. the warm model solves the next rl-questions train questions, samples times each
     pipe.run([("generate", out / "generate.done", [
