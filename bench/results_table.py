@@ -48,7 +48,7 @@ DATASETS = {
 
 def table(run: Path) -> str:
     record = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
-    lines = [f"{record['what']}", ""] if record.get("what") else []  # what the run changed
+    lines = [record["what"], ""] if record.get("what") else []  # what the run changed
     for dataset, caption in DATASETS.items():
         files = {m: run / f"{dataset}_{m}.jsonl" for m in LABELS}
         files = {m: f for m, f in files.items() if f.exists()}
