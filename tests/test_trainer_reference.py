@@ -171,3 +171,66 @@ def test_reference_budget_is_offline_and_refused_on_evaluation_splits():
     assert process.name == "reference-budget"
     with pytest.raises(UsageError, match="reference-budget"):
         refuse_eval_splits([math_traj([], "72", split="test")], "reference-budget")
+
+
+def grounded_judge() -> ReferenceJudge:
+    return ReferenceJudge(REFS, titles_for=lambda q: CORPUS.get(q.lower(), ()), grounded=True)
+
+
+def results(*pairs: tuple[str, str]) -> list[Step]:
+    return [Step(i, "", "search", q, observation=f"{q} -> {r}") for i, (q, r) in enumerate(pairs)]
+
+
+def test_reference_grounded_calls_a_right_guess_bad():
+    q = "Which singer fronted the older band?"
+    refs = {q: Reference("qa", "Freddie Mercury", titles={"Queen (band)"})}
+    j = ReferenceJudge(refs, titles_for=lambda s: CORPUS.get(s.lower(), ()), grounded=True)
+    plain = ReferenceJudge(refs, titles_for=lambda s: CORPUS.get(s.lower(), ()))
+    answer = "<answer>Freddie Mercury</answer>"
+    guess = StepContext(q, [], answer, "qa")
+    assert (plain.judge(guess), j.judge(guess)) == ("good", "bad")
+    # the query holds the answer, the results do not: still a guess
+    asked = StepContext(q, results(("Freddie Mercury", "Pie is a baked dish.")), answer, "qa")
+    assert j.judge(asked) == "bad"
+    seen = results(("queen", "Queen (band): lead singer Freddie Mercury."))
+    assert j.judge(StepContext(q, seen, answer, "qa")) == "good"
+    assert j.judge(StepContext(q, seen, "<answer>Brian May</answer>", "qa")) == "bad"
+
+
+def test_reference_grounded_needs_every_paragraph_when_the_words_prove_nothing():
+    # "Queen" is written in the question (a comparison): both bands' paragraphs must be in
+    q, answer = "Which band is older, Queen or Muse?", "<answer>Queen</answer>"
+    j = ReferenceJudge(
+        {q: Reference("qa", "Queen", titles={"Queen (band)", "Muse (band)"})},
+        titles_for=lambda s: CORPUS.get(s.lower(), ()),
+        grounded=True,
+    )
+    assert j.judge(StepContext(q, results(("queen", "Queen (band): 1970.")), answer, "qa")) == "bad"
+    both = results(("queen", "Queen (band): 1970."), ("muse", "Muse (band): 1994."))
+    assert j.judge(StepContext(q, both, answer, "qa")) == "good"
+    yes_q = "Are Queen and Muse both bands?"
+    yes = ReferenceJudge(
+        {yes_q: Reference("qa", "yes", titles={"Queen (band)", "Muse (band)"})},
+        titles_for=lambda s: CORPUS.get(s.lower(), ()),
+        grounded=True,
+    )
+    assert yes.judge(StepContext(yes_q, both[:1], "<answer>yes</answer>", "qa")) == "bad"
+    assert yes.judge(StepContext(yes_q, both, "<answer>yes</answer>", "qa")) == "good"
+
+
+def test_reference_grounded_math_answer_needs_its_value_computed():
+    j = grounded_judge()
+    assert judge().judge(math_step(["48/2"], "<answer>72</answer>")) == "good"  # a guess
+    assert j.judge(math_step(["48/2"], "<answer>72</answer>")) == "bad"
+    assert j.judge(math_step(["48/2", "48+24"], "<answer>72</answer>")) == "good"
+    assert j.judge(math_step(["48/2"], "<math_exp>48+24</math_exp>")) == "good"  # as reference
+
+
+def test_reference_grounded_is_offline_and_refused_on_evaluation_splits():
+    process, _ = make_judges("reference-grounded")
+    assert isinstance(process, ReferenceJudge) and process.grounded
+    assert process.name == "reference-grounded"
+    with pytest.raises(UsageError, match="reference-grounded"):
+        refuse_eval_splits([math_traj([], "72", split="test")], "reference-grounded")
+    with pytest.raises(ValueError, match="pick one"):
+        ReferenceJudge(budget=True, grounded=True)

@@ -39,7 +39,8 @@ JudgeOpt = Annotated[
         "numbers of the question are unused), reference (reads the training questions' reference "
         "solutions: an offline stand-in for a strong judge, refused on evaluation splits), "
         "reference-budget (reference, and a search beyond the question's supporting paragraphs "
-        "or a tool call at the last step is BAD), or a "
+        "or a tool call at the last step is BAD), reference-grounded (reference, and a right "
+        "answer is BAD until the run has seen its evidence), or a "
         "judge model: an init_chat_model string (google_genai:gemini-2.5-flash), openai:NAME with "
         "--base-url, or a local model.",
     ),

@@ -405,8 +405,8 @@ class LLMOutcomeJudge(LLMGrader):
 
 
 # the judges that need no model; the two reference ones read training gold (trainer/reference.py)
-OFFLINE_JUDGES = ("rule", "rule-strict", "reference", "reference-budget")
-READS_GOLD = ("reference", "reference-budget")
+OFFLINE_JUDGES = ("rule", "rule-strict", "reference", "reference-budget", "reference-grounded")
+READS_GOLD = ("reference", "reference-budget", "reference-grounded")
 
 
 def make_judges(
@@ -419,7 +419,8 @@ def make_judges(
             refuses an answer while numbers of the question are unused), ``reference`` (reads
             training reference solutions: :mod:`trainer.reference`), ``reference-budget``
             (``reference`` that pays only for the searches the question needs and for no tool call
-            at the last step), or anything
+            at the last step), ``reference-grounded`` (``reference`` that calls a right answer
+            BAD while its evidence is not in the run yet), or anything
             ``swirl_agents.models.load_chat_model`` takes.
         cache_path: the verdict cache (default ``cache_dir()/judge_verdicts.db``).
         votes: samples per verdict for majority voting (use a temperature > 0 with votes > 1).
@@ -433,7 +434,9 @@ def make_judges(
         process = (
             StrictRuleJudge()
             if spec == "rule-strict"
-            else ReferenceJudge(budget=spec == "reference-budget")
+            else ReferenceJudge(
+                budget=spec == "reference-budget", grounded=spec == "reference-grounded"
+            )
         )
         return process, RuleOutcomeJudge()
     if votes < 1:
