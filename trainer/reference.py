@@ -188,7 +188,9 @@ class ReferenceJudge:
             seen += [str(n) for n in _digits(context.question)]
             return any(numeric_equal(ref.answer, s) for s in seen)
         searches = [h for h in context.history if h.kind == "search"]
-        if normalize_answer(ref.answer) in ("yes", "no") or written_in(ref.answer, context.question):
+        if normalize_answer(ref.answer) in ("yes", "no") or written_in(
+            ref.answer, context.question
+        ):
             found = set().union(*(self._search(h.argument) for h in searches))
             return ref.titles <= found
         # the results only: the observation starts with the query, which may be the guess itself
