@@ -144,18 +144,24 @@ class Pipeline:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
             procs.append((name, output, cmd, proc, time.time(), log))
         failed = []
+        ended: dict[str, float] = {}  # each stage's own end, not when the loop got to it
+        while len(ended) < len(procs):
+            for name, *_, proc, _started, _log in procs:
+                if name not in ended and proc.poll() is not None:
+                    ended[name] = time.time()
+            time.sleep(1)
         for name, _output, cmd, proc, started, log in procs:
-            code = proc.wait()
+            code = proc.returncode
             log.close()
             if code != 0:
                 failed.append(f"[{name}] failed (exit {code}); see {self.logs / name}.log")
                 continue
             self.record["stages"][name] = {
                 "command": shlex.join(cmd),
-                "wall_s": round(time.time() - started, 1),
+                "wall_s": round(ended[name] - started, 1),
                 "threads": threads,
                 "alongside": [n for n, *_ in todo if n != name],
-                "finished": dt.datetime.now().isoformat(timespec="seconds"),
+                "finished": dt.datetime.fromtimestamp(ended[name]).isoformat(timespec="seconds"),
             }
             self.save()
         if failed:

@@ -1,0 +1,42 @@
+"""bench/learning.py's stage runner: caching, failures, and each stage's own wall time."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pipeline_module():
+    spec = importlib.util.spec_from_file_location("bench_learning", ROOT / "bench" / "learning.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def sleeper(seconds: float, out: Path) -> list[str]:
+    code = f"import time, pathlib; time.sleep({seconds}); pathlib.Path({str(out)!r}).touch()"
+    return [sys.executable, "-c", code]
+
+
+def test_side_by_side_stages_record_their_own_wall_time(tmp_path):
+    pipe = pipeline_module().Pipeline(tmp_path / "out", tmp_path / "results", threads=2)
+    # the slow stage is listed first: the loop waits for it before it looks at the fast one
+    slow, fast = tmp_path / "slow.done", tmp_path / "fast.done"
+    pipe.run([("slow", slow, sleeper(2.5, slow)), ("fast", fast, sleeper(0.1, fast))])
+    stages = json.loads((tmp_path / "results" / "run.json").read_text())["stages"]
+    assert stages["fast"]["wall_s"] < 1.8 < stages["slow"]["wall_s"]
+    assert stages["fast"]["threads"] == 1 and stages["fast"]["alongside"] == ["slow"]
+    pipe.run([("fast", fast, [sys.executable, "-c", "raise SystemExit(3)"])])  # cached: not rerun
+
+
+def test_a_failed_stage_stops_the_pipeline_and_is_not_recorded(tmp_path):
+    pipe = pipeline_module().Pipeline(tmp_path / "out", tmp_path / "results", threads=1)
+    with pytest.raises(SystemExit, match=r"\[bad\] failed \(exit 3\)"):
+        pipe.run([("bad", tmp_path / "never", [sys.executable, "-c", "raise SystemExit(3)"])])
+    assert "bad" not in pipe.record["stages"]
