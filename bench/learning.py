@@ -36,6 +36,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -154,7 +155,10 @@ class Pipeline:
             code = proc.returncode
             log.close()
             if code != 0:
-                failed.append(f"[{name}] failed (exit {code}); see {self.logs / name}.log")
+                why = f"exit {code}"
+                if code == -signal.SIGKILL and len(procs) > 1:  # exp9: SFT beside SWiRL at 1536
+                    why += ", killed: out of memory beside the other stages? try --one-at-a-time"
+                failed.append(f"[{name}] failed ({why}); see {self.logs / name}.log")
                 continue
             self.record["stages"][name] = {
                 "command": shlex.join(cmd),

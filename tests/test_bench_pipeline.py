@@ -40,3 +40,12 @@ def test_a_failed_stage_stops_the_pipeline_and_is_not_recorded(tmp_path):
     with pytest.raises(SystemExit, match=r"\[bad\] failed \(exit 3\)"):
         pipe.run([("bad", tmp_path / "never", [sys.executable, "-c", "raise SystemExit(3)"])])
     assert "bad" not in pipe.record["stages"]
+
+
+def test_a_killed_side_by_side_stage_suggests_one_at_a_time(tmp_path):
+    pipe = pipeline_module().Pipeline(tmp_path / "out", tmp_path / "results", threads=2)
+    killed = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    ok = tmp_path / "ok.done"
+    with pytest.raises(SystemExit, match="try --one-at-a-time"):
+        pipe.run([("killed", tmp_path / "never", killed), ("ok", ok, sleeper(0.1, ok))])
+    assert "ok" in pipe.record["stages"] and "killed" not in pipe.record["stages"]
