@@ -165,12 +165,15 @@ def test_step_contexts_and_swirl_rows_carry_the_recorded_budget():
     assert reward(["<math_exp>48+24</math_exp>", "<answer>24</answer>"], **cols) == [1.0, 0.0]
 
 
-def test_reference_budget_is_offline_and_refused_on_evaluation_splits():
-    process, _ = make_judges("reference-budget")
-    assert isinstance(process, ReferenceJudge) and process.budget
-    assert process.name == "reference-budget"
-    with pytest.raises(UsageError, match="reference-budget"):
-        refuse_eval_splits([math_traj([], "72", split="test")], "reference-budget")
+@pytest.mark.parametrize(
+    "spec, flag", [("reference-budget", "budget"), ("reference-grounded", "grounded")]
+)
+def test_reference_variants_are_offline_and_refused_on_evaluation_splits(spec, flag):
+    process, _ = make_judges(spec)
+    assert isinstance(process, ReferenceJudge) and getattr(process, flag)
+    assert process.name == spec
+    with pytest.raises(UsageError, match=spec):
+        refuse_eval_splits([math_traj([], "72", split="test")], spec)
 
 
 def grounded_judge() -> ReferenceJudge:
@@ -226,11 +229,6 @@ def test_reference_grounded_math_answer_needs_its_value_computed():
     assert j.judge(math_step(["48/2"], "<math_exp>48+24</math_exp>")) == "good"  # as reference
 
 
-def test_reference_grounded_is_offline_and_refused_on_evaluation_splits():
-    process, _ = make_judges("reference-grounded")
-    assert isinstance(process, ReferenceJudge) and process.grounded
-    assert process.name == "reference-grounded"
-    with pytest.raises(UsageError, match="reference-grounded"):
-        refuse_eval_splits([math_traj([], "72", split="test")], "reference-grounded")
+def test_reference_budget_and_grounded_are_separate_judges():
     with pytest.raises(ValueError, match="pick one"):
         ReferenceJudge(budget=True, grounded=True)

@@ -191,18 +191,17 @@ class ReferenceJudge:
         if normalize_answer(ref.answer) in ("yes", "no") or written_in(
             ref.answer, context.question
         ):
-            found = set().union(*(self._search(h.argument) for h in searches))
-            return ref.titles <= found
+            return ref.titles <= self._found_titles(context)
         # the results only: the observation starts with the query, which may be the guess itself
         results = [(h.observation or "").removeprefix(f"{h.argument} -> ") for h in searches]
         return any(written_in(ref.answer, r) for r in results)
 
     def _new_title(self, query: str, context: StepContext, ref: Reference) -> bool:
-        found_before: set[str] = set()
-        for h in context.history:
-            if h.kind == "search":
-                found_before |= set(self._search(h.argument))
-        return bool((set(self._search(query)) & ref.titles) - found_before)
+        return bool((set(self._search(query)) & ref.titles) - self._found_titles(context))
+
+    def _found_titles(self, context: StepContext) -> set[str]:
+        """The titles the run's earlier searches retrieved."""
+        return {t for h in context.history if h.kind == "search" for t in self._search(h.argument)}
 
     def _search(self, query: str) -> tuple[str, ...]:
         if self._titles_for is None:
