@@ -114,12 +114,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Pipeline:
     """Runs stages once: a stage whose output exists is skipped (delete it to redo it)."""
 
-    def __init__(self, out: Path, results: Path, threads: int) -> None:
+    def __init__(self, out: Path, results: Path, threads: int, record: str = "run.json") -> None:
         self.out, self.results, self.threads = out, results, threads
         self.logs = out / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         results.mkdir(parents=True, exist_ok=True)
-        self.run_path = results / "run.json"
+        self.run_path = results / record
         self.record: dict = json.loads(self.run_path.read_text()) if self.run_path.exists() else {}
         self.record.setdefault("stages", {})
 

@@ -37,6 +37,12 @@ LABELS = {
     "sft_lr1e-5": "warm + SFT on the kept trajectories, lr 1e-5",
     "sft_lr5e-5": "warm + SFT on the kept trajectories, lr 5e-5 (exp5's baseline)",
     "sft_lr2e-4": "warm + SFT on the kept trajectories, lr 2e-4",
+    # bench/filtering.py: the same number of trajectories kept by each filter
+    **{
+        f"{m}_{f}": f"warm + {name} on {f}-filtered trajectories"
+        for m, name in (("swirl", "SWiRL"), ("sft", "SFT"))
+        for f in ("none", "outcome", "process", "both")
+    },
 }
 # DATASET in RUN/DATASET_MODEL.jsonl: the split each file's questions come from
 DATASETS = {
@@ -46,8 +52,15 @@ DATASETS = {
 }
 
 
+def _records(run: Path) -> list[dict]:
+    """bench/learning.py's run.json, then bench/filtering.py's filtering_run.json."""
+    paths = [run / "run.json", run / "filtering_run.json"]
+    return [json.loads(p.read_text()) for p in paths if p.exists()]
+
+
 def table(run: Path) -> str:
-    record = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+    records = _records(run)
+    record = records[0] if records else {}
     lines = [record["what"], ""] if record.get("what") else []  # what the run changed
     for dataset, caption in DATASETS.items():
         files = {m: run / f"{dataset}_{m}.jsonl" for m in LABELS}
@@ -79,7 +92,8 @@ def table(run: Path) -> str:
                  ("sft", "swirl_strict"), ("swirl", "swirl_strict"),
                  ("hotpotqa-warm", "hotpotqa-swirl"), ("gsm8k-warm", "gsm8k-swirl"),
                  ("sft_lr5e-5", "sft_lr1e-5"), ("sft_lr5e-5", "sft_lr2e-4"), ("warm", "sft_lr5e-5"))  # fmt: skip
-        for a, b in pairs:
+        pairs += tuple(tuple(p) for r in records for p in r.get("pairs", []))  # a run's own
+        for a, b in dict.fromkeys(pairs):
             if a in files and b in files:
                 c = compare_outcomes(files[a], files[b])
                 low, high = c["diff_ci95"]
@@ -88,7 +102,7 @@ def table(run: Path) -> str:
                     f"| {c['a_only_correct']} | {c['b_only_correct']} | {c['p_value']:.3g} |"
                 )
         lines.append("")
-    stages = record.get("stages", {})
+    stages = {name: s for r in records for name, s in r.get("stages", {}).items()}
     if stages:
         lines += ["| stage | wall time | threads | beside |", "|---|---|---|---|"]
         for name, s in stages.items():

@@ -1,0 +1,176 @@
+"""The paper's filtering comparison: SWiRL (or SFT) on the same number of trajectories kept by
+each filter (none, outcome, process, both), evaluated on the same questions.
+
+Runs on a finished ``bench/learning.py`` working dir, which holds the warm model and the four
+filters' files (``kept_{none,outcome,process,both}.jsonl``) of the warm model's own trajectories:
+
+    python bench/learning.py --out runs/exp10 ...        # at least through its filter stage
+    python bench/filtering.py --out runs/exp10 --results results/exp10 --steps 16
+
+Stages (each cached in ``--out/filtering``; a rerun resumes at the first unfinished one):
+
+1. subsample  ``--trajectories`` of each filter's kept runs (seeded; default: the smallest kept
+              set, so that every arm trains on the same number). Two filters that keep the same
+              runs (on HotPotQA every outcome-kept run also passes the rule process filter, so
+              both = outcome) are trained once and reported as one arm;
+2. train      from the warm model, each ``--methods`` on each arm, two side by side;
+3. eval       each trained arm and the warm model on the first ``--eval-questions`` evaluation
+              questions; per-question outcomes in ``RESULTS/DATASET_METHOD_FILTER.jsonl``;
+4. compare    paired comparisons (process vs outcome, process vs none, each vs warm) in
+              ``RESULTS/filtering.json``.
+
+``RESULTS/filtering_run.json`` holds the commands, threads and each stage's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # run as a script: learning.py beside it
+from learning import SWIRL, Pipeline, _card, _cpu_model  # noqa: E402
+
+FILTERS = ("none", "outcome", "process", "both")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    a = p.add_argument
+    a("--out", required=True, help="a bench/learning.py working dir (its warm model and filters)")
+    a("--results", help="results dir for git (default: results/<name of --out>)")
+    a("--dataset", choices=["gsm8k", "hotpotqa"], default="hotpotqa", help="the task")
+    a("--trajectories", type=int, help="kept runs per arm (default: the smallest kept set)")
+    a("--seed", type=int, default=0, help="seed of the subsample")
+    a("--methods", default="swirl", help="comma-separated: swirl, sft")
+    a("--reward", default="reference-grounded", help="SWiRL reward judge")
+    a("--steps", type=int, default=16, help="optimizer steps of each arm")
+    a("--sft-lr", type=float, default=5e-5, help="SFT learning rate")
+    a("--sft-batch", type=int, default=5, help="SFT trajectories per step")
+    a("--swirl-lr", type=float, default=3e-5, help="SWiRL learning rate")
+    a("--swirl-batch", type=int, default=2, help="SWiRL states per pass")
+    a("--swirl-accum", type=int, default=2, help="SWiRL passes per optimizer step")
+    a("--num-generations", type=int, default=8, help="SWiRL samples per state")
+    a("--completion-tokens", type=int, default=48, help="SWiRL tokens per sampled action")
+    a("--beta", type=float, default=0.04, help="SWiRL KL weight")
+    a("--max-length", type=int, default=1536, help="SFT tokens per sequence, SWiRL per state")
+    a("--eval-questions", type=int, default=200, help="first N evaluation-split questions")
+    a("--concurrency", type=int, default=32, help="agent runs batched together")
+    a("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for the whole job")
+    return p.parse_args(argv)
+
+
+def subsample(kept: dict[str, Path], n: int | None, seed: int, out: Path) -> dict[str, Path]:
+    """``n`` runs of each filter's file (all of a smaller one), one arm per distinct set of runs:
+    returns {arm: file}, an arm named for the first filter (in FILTERS order) that kept it."""
+    rows = {f: [x for x in p.read_text().splitlines() if x.strip()] for f, p in kept.items()}
+    n = n or min(len(r) for r in rows.values())
+    arms: dict[str, Path] = {}
+    seen: dict[frozenset, str] = {}
+    for name in FILTERS:
+        if name not in rows:
+            continue
+        lines = rows[name]
+        picked = lines if len(lines) <= n else random.Random(seed).sample(lines, n)
+        key = frozenset(picked)
+        if key in seen:  # the same runs as an earlier filter: one arm, reported under both
+            print(f"[subsample] {name} keeps the same {len(picked)} runs as {seen[key]}",
+                  file=sys.stderr)  # fmt: skip
+            continue
+        seen[key] = name
+        path = out / f"kept_{name}_{len(picked)}.jsonl"
+        path.write_text("\n".join(picked) + "\n")
+        arms[name] = path
+    return arms
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    src = Path(args.out)
+    out = src / "filtering"
+    results = Path(args.results or Path("results") / src.name)
+    warm = src / "warm"
+    kept = {f: src / f"kept_{f}.jsonl" for f in FILTERS}
+    missing = [str(p) for p in [warm / "config.json", *kept.values()] if not p.exists()]
+    if missing:
+        raise SystemExit(f"not a finished bench/learning.py filter stage: missing {missing}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    pipe = Pipeline(out, results, args.threads, record="filtering_run.json")  # not run.json
+    pipe.record.setdefault("started", dt.datetime.now().isoformat(timespec="seconds"))
+    pipe.record["config"] = vars(args)
+    pipe.record["hardware"] = (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, {_cpu_model()}, no GPU"
+    )
+    arms = subsample(kept, args.trajectories, args.seed, out)
+    pipe.record["arms"] = {a: sum(1 for _ in p.open()) for a, p in arms.items()}
+    pipe.save()
+
+    S = SWIRL
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    jobs = []
+    for method in methods:
+        for arm, data in arms.items():
+            model = out / f"{method}_{arm}"
+            common = ["--data", str(data), "--model", str(warm), "--max-steps", str(args.steps),
+                      "--max-length", str(args.max_length), "--out", str(model), "--json"]  # fmt: skip
+            if method == "sft":
+                extra = ["--batch-size", str(args.sft_batch), "--lr", str(args.sft_lr)]
+            elif method == "swirl":
+                extra = [
+                    "--judge", args.reward, "--batch-size", str(args.swirl_batch),
+                    "--grad-accum", str(args.swirl_accum),
+                    "--num-generations", str(args.num_generations),
+                    "--max-completion-length", str(args.completion_tokens),
+                    "--beta", str(args.beta), "--lr", str(args.swirl_lr),
+                ]  # fmt: skip
+            else:
+                raise SystemExit(f"--methods: unknown method {method!r} (swirl, sft)")
+            jobs.append((f"{method}_{arm}", model / "config.json",
+                         [S, "train", "--method", method, *common, *extra]))  # fmt: skip
+    for i in range(0, len(jobs), 2):
+        pipe.run(jobs[i : i + 2])
+
+    from swirl_agents.datasets import SPLITS
+
+    eval_split = next(s for s in SPLITS[args.dataset] if s != "train")
+    models = {name: str(out / name) for name, *_ in jobs} | {"warm": str(warm)}
+    evals = [
+        (f"eval_{name}", out / "eval" / name / "summary.json", [
+            S, "eval", "--dataset", args.dataset, "--split", eval_split,
+            "--limit", str(args.eval_questions), "--model", spec,
+            "--concurrency", str(args.concurrency), "--store", str(out / "eval_traces.db"),
+            "--report", str(out / "eval" / name), "--json",
+        ])
+        for name, spec in models.items()
+    ]  # fmt: skip
+    for i in range(0, len(evals), 2):
+        pipe.run(evals[i : i + 2])
+
+    from swirl_agents.compare import compare_outcomes
+
+    files = {}
+    for name in models:
+        files[name] = results / f"{args.dataset}_{name}.jsonl"
+        files[name].write_text((out / "eval" / name / "results.jsonl").read_text())
+    pairs = [(f"{m}_{a}", f"{m}_{b}") for m in methods for a, b in
+             (("outcome", "process"), ("none", "process"), ("none", "outcome"),
+              ("outcome", "both"), ("process", "both"))]  # fmt: skip
+    pairs += [("warm", name) for name, *_ in jobs]
+    pairs = [(a, b) for a, b in pairs if a in files and b in files]
+    comparisons = {f"{b}_vs_{a}": compare_outcomes(files[a], files[b]) for a, b in pairs}
+    (results / "filtering.json").write_text(json.dumps(comparisons, indent=2) + "\n")
+    pipe.record["pairs"] = pairs
+    pipe.record["train"] = {name: _card(out / name) for name, *_ in jobs}
+    pipe.record["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    pipe.save()
+    print(json.dumps({"arms": pipe.record["arms"], "compare": comparisons}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""bench/filtering.py's arms (the same number of runs per filter) and their results table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_module(name: str):
+    sys.path.insert(0, str(ROOT / "bench"))  # filtering.py imports learning.py beside it
+    try:
+        spec = importlib.util.spec_from_file_location(
+            f"bench_{name}", ROOT / "bench" / f"{name}.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+def kept_files(tmp_path: Path) -> dict[str, Path]:
+    runs = [json.dumps({"run_id": f"r{i}", "steps": []}) for i in range(10)]
+    sets = {"none": runs, "outcome": runs[:3], "process": runs[2:8], "both": runs[:3]}
+    files = {}
+    for name, lines in sets.items():
+        files[name] = tmp_path / f"kept_{name}.jsonl"
+        files[name].write_text("\n".join(lines) + "\n")
+    return files
+
+
+def test_every_arm_gets_the_smallest_sets_size_and_a_repeated_set_trains_once(tmp_path):
+    filtering = bench_module("filtering")
+    arms = filtering.subsample(kept_files(tmp_path), None, seed=0, out=tmp_path)
+    # both keeps exactly outcome's runs: one arm, named for the first filter
+    assert list(arms) == ["none", "outcome", "process"]
+    picked = {a: p.read_text().splitlines() for a, p in arms.items()}
+    assert all(len(lines) == 3 for lines in picked.values())
+    process = kept_files(tmp_path)["process"].read_text().splitlines()
+    assert set(picked["process"]) <= set(process)  # a subsample of its own filter's runs
+    again = filtering.subsample(kept_files(tmp_path), None, seed=0, out=tmp_path / "..")
+    assert again["process"].read_text().splitlines() == picked["process"]  # seeded
+
+
+def test_a_larger_count_keeps_a_smaller_set_whole(tmp_path):
+    arms = bench_module("filtering").subsample(kept_files(tmp_path), 5, seed=1, out=tmp_path)
+    sizes = {a: len(p.read_text().splitlines()) for a, p in arms.items()}
+    assert sizes == {"none": 5, "outcome": 3, "process": 5}
+
+
+def test_a_dir_without_the_filter_stage_is_refused_before_any_work(tmp_path):
+    with pytest.raises(SystemExit, match="missing"):
+        bench_module("filtering").main(["--out", str(tmp_path / "nothing")])
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_the_results_table_shows_a_filtering_runs_own_pairs(tmp_path):
+    for arm, right in (("swirl_outcome", [1, 0, 0, 0]), ("swirl_process", [1, 1, 1, 0])):
+        rows = [
+            {"question_id": str(i), "correct": bool(c), "steps": 3} for i, c in enumerate(right)
+        ]
+        (tmp_path / f"hotpotqa_{arm}.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
+    record = {"pairs": [["swirl_outcome", "swirl_process"]], "stages": {
+        "swirl_process": {"wall_s": 600, "threads": 2, "alongside": []}}}  # fmt: skip
+    (tmp_path / "filtering_run.json").write_text(json.dumps(record))
+    text = bench_module("results_table").table(tmp_path)
+    assert "warm + SWiRL on process-filtered trajectories | 3/4" in text
+    assert "| swirl_process vs swirl_outcome | 4 | +50.0%" in text
+    assert "| swirl_process | 10.0 min | 2 | - |" in text
