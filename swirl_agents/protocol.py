@@ -117,6 +117,12 @@ def render_tool_result(query: str, result: str) -> str:
     return f"{query} -> {result}"
 
 
+def tool_result_text(observation: str, query: str) -> str:
+    """The RESULT of :func:`render_tool_result`'s turn for ``query``: exact even when the query
+    itself holds " -> "; an observation written some other way comes back whole."""
+    return observation.removeprefix(render_tool_result(query, ""))
+
+
 def corrective_turn(action: Action) -> str:
     """The user turn after a step with neither a tool call nor an answer."""
     return (

@@ -14,6 +14,7 @@ from swirl_agents.protocol import (
     parse_action,
     render_action,
     render_tool_result,
+    tool_result_text,
     system_prompt,
 )
 from swirl_agents.traces.schema import Step
@@ -168,6 +169,17 @@ def test_render_invalid_action_is_its_text() -> None:
 
 def test_render_tool_result() -> None:
     assert render_tool_result("48/2", "24") == "48/2 -> 24"
+
+
+@pytest.mark.parametrize(
+    ("query", "result"), [("48/2", "24"), ("Paris -> France", "Lyon is a city."), ("q", "a -> b")]
+)
+def test_tool_result_text_inverts_render_tool_result(query, result) -> None:
+    assert tool_result_text(render_tool_result(query, result), query) == result
+
+
+def test_tool_result_text_keeps_an_observation_written_another_way() -> None:
+    assert tool_result_text("no arrow here", "q") == "no arrow here"
 
 
 def test_corrective_turn_says_why_and_what_to_write() -> None:

@@ -71,6 +71,14 @@ def test_rule_process_judge(traj, verdicts):
     assert RuleProcessJudge().judge_steps(step_contexts(traj)) == verdicts
 
 
+def test_rule_judge_reads_an_answer_in_the_results_not_in_a_query_holding_an_arrow():
+    # "Paris" is written only in the query, after its own " -> "
+    guess = qa_traj([("capital -> Paris", "Lyon is in France.")], "Paris", "Paris")
+    assert RuleProcessJudge().judge_steps(step_contexts(guess)) == ["good", "bad"]
+    found = qa_traj([("capital -> France", "Paris is its capital.")], "Paris", "Paris")
+    assert RuleProcessJudge().judge_steps(step_contexts(found)) == ["good", "good"]
+
+
 def test_rule_process_judge_rejects_invalid_and_failing_actions():
     judge = RuleProcessJudge()
     q = "Tom has 3 apples and buys 4 more."

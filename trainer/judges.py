@@ -40,7 +40,7 @@ from swirl_agents.graders import (  # VerdictCache, parse_verdict: re-exported h
 )
 from swirl_agents.graders import LLMJudge as _LLMJudge
 from swirl_agents.grading import normalize_answer, numeric_equal, written_in
-from swirl_agents.protocol import parse_action
+from swirl_agents.protocol import parse_action, tool_result_text
 from swirl_agents.traces.schema import Step, Trajectory
 from trainer.examples import step_examples, task_of
 
@@ -206,15 +206,14 @@ class RuleProcessJudge:
     @staticmethod
     def _answer_ok(answer: str, context: StepContext) -> bool:
         tool_steps = [h for h in context.history if h.kind in ("math", "search")]
+        results = [tool_result_text(h.observation, h.argument) for h in tool_steps if h.observation]
         if context.task == "math":
-            results = [h.observation.rsplit("->", 1)[-1] for h in tool_steps if h.observation]
             return any(numeric_equal(answer, r) for r in results)
         if not tool_steps:
             return False
         norm = normalize_answer(answer)
         if norm in ("yes", "no"):
             return True
-        results = [h.observation.split(" -> ", 1)[-1] for h in tool_steps if h.observation]
         return written_in(answer, " ".join(results))  # the results, not the queries
 
     def judge_tool_turn(self, context: StepContext) -> Verdict:

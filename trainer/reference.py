@@ -51,7 +51,7 @@ from decimal import Decimal
 
 from swirl_agents.errors import UsageError
 from swirl_agents.grading import grade, normalize_answer, numeric_equal, parse_number, written_in
-from swirl_agents.protocol import parse_action
+from swirl_agents.protocol import parse_action, tool_result_text
 from swirl_agents.traces.schema import Trajectory
 from trainer.judges import _NUMBER, RuleProcessJudge, StepContext, Verdict
 
@@ -193,7 +193,7 @@ class ReferenceJudge:
         ):
             return ref.titles <= self._found_titles(context)
         # the results only: the observation starts with the query, which may be the guess itself
-        results = [(h.observation or "").removeprefix(f"{h.argument} -> ") for h in searches]
+        results = [tool_result_text(h.observation or "", h.argument) for h in searches]
         return any(written_in(ref.answer, r) for r in results)
 
     def _new_title(self, query: str, context: StepContext, ref: Reference) -> bool:
