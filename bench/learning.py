@@ -58,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the task trained and evaluated",
     )
     a("--warm-questions", type=int, default=1500, help="train questions for the warm start")
+    a(
+        "--warm",
+        default=None,
+        help="use this model as the warm start instead of training one (stages 1-2 skipped), "
+        "e.g. smollm2, whose shipped adapter is an SFT warm start on GSM8K train[:1500]; keep "
+        "--warm-questions at the questions it trained on, since generation starts after them",
+    )
     a("--warm-steps", type=int, default=120, help="warm-start SFT optimizer steps")
     a("--warm-lr", type=float, default=1e-4, help="warm-start SFT learning rate")
     a(
@@ -97,7 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--eval-warm-questions",
         type=int,
         default=None,
-        help="first N test questions for the warm model (default: --eval-questions)",
+        help="first N test questions for the warm model (default: --eval-questions; 0: do not "
+        "evaluate it, e.g. a --warm model whose outcomes are already committed)",
     )
     a("--eval-base", action="store_true", help="also evaluate the base model (slow)")
     a("--concurrency", type=int, default=32, help="agent runs batched together")
@@ -190,16 +198,18 @@ def main(argv: list[str] | None = None) -> None:
     eval_split = next(s for s in SPLITS[data] if s != "train")  # the fixed one, never trained on
     boot, warm_data, warm = out / "bootstrap.db", out / "warm_data.jsonl", out / "warm"
     gen_db = out / "generated.db"
+    if args.warm:
+        warm = args.warm  # a given warm start: nothing to train
     # 1-2. warm start on annotations of the first warm-questions train questions
-    pipe.run([("bootstrap", out / "bootstrap.done", [
+    pipe.run([] if args.warm else [("bootstrap", out / "bootstrap.done", [
         "sh", "-c", f"{S} generate --from-annotations --dataset {data} --split train "
         f"--limit {args.warm_questions} --store {boot} && touch {out / 'bootstrap.done'}",
     ])])  # fmt: skip
-    pipe.run([("warm_data", warm_data, [
+    pipe.run([] if args.warm else [("warm_data", warm_data, [
         S, "filter", "--data", str(boot), "--mode", "process", "--judge", "rule",
         "--out", str(warm_data), "--json",
     ])])  # fmt: skip
-    pipe.run([("warm", warm / "config.json", [
+    pipe.run([] if args.warm else [("warm", warm / "config.json", [
         S, "train", "--method", "sft", "--data", str(warm_data), "--model", args.base,
         "--max-steps", str(args.warm_steps), "--batch-size", "4", "--lr", str(args.warm_lr),
         "--max-length", str(args.warm_max_length), "--out", str(warm), "--json",
@@ -241,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     # 6. evaluation on the same test questions, two at a time
     # SFT and SWiRL first: their paired comparison is the experiment's question
     models = {"sft": str(out / "sft"), "swirl": str(out / "swirl"), "warm": str(warm)}
+    if args.eval_warm_questions == 0:
+        del models["warm"]
     if args.eval_base:
         models["base"] = args.base
     # the paired comparisons use the questions both sides answered (the first N of the split)
@@ -263,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     # 7. paired comparisons
     from swirl_agents.compare import compare_outcomes
 
-    pairs = [("sft", "swirl"), ("warm", "swirl"), ("warm", "sft")]
+    pairs = [(a, b) for a, b in [("sft", "swirl"), ("warm", "swirl"), ("warm", "sft")]
+             if a in models and b in models]  # fmt: skip
     comparisons = {
         f"{b}_vs_{a}": compare_outcomes(
             results / f"{data}_{a}.jsonl", results / f"{data}_{b}.jsonl"
@@ -272,6 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     (results / "compare.json").write_text(json.dumps(comparisons, indent=2) + "\n")
     pipe.record["train"] = {m: _card(out / m) for m in ("warm", "sft", "swirl")}
+    if args.warm:
+        pipe.record["train"]["warm"] = {"given": args.warm}
     pipe.record["data"] = {
         "generate": _json(out / "generate.json"),
         "filters": {m: _filter_log(pipe.logs / f"filter_{m}.log") for m in
