@@ -14,8 +14,8 @@ from swirl_agents.protocol import (
     parse_action,
     render_action,
     render_tool_result,
-    tool_result_text,
     system_prompt,
+    tool_result_text,
 )
 from swirl_agents.traces.schema import Step
 

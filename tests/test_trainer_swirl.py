@@ -305,3 +305,17 @@ def test_a_lora_model_takes_its_cache_by_the_wrapped_models_name(tmp_path):
     name = cache_argument(model)
     wrapped = get_peft_model(model, LoraConfig(r=2, target_modules="all-linear"))
     assert cache_argument(wrapped) == name  # not the deprecated past_key_values of PEFT's forward
+
+
+def test_the_trl_backend_names_checkpointing_as_the_installed_transformers_does(tmp_path):
+    import warnings
+
+    from trl import GRPOConfig
+
+    from trainer.swirl import _checkpointing_argument
+
+    name = _checkpointing_argument(GRPOConfig)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the old name warns from 5.24 on
+        args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, **{name: False})
+    assert getattr(args, name) is False

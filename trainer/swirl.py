@@ -673,6 +673,19 @@ def _figures(log: list[dict[str, float]], steps: int, states_per_step: int, k: i
     }
 
 
+def _checkpointing_argument(config_class: type) -> str:
+    """transformers 5.24 renamed TrainingArguments' ``gradient_checkpointing`` to
+    ``activation_checkpointing`` (the old name warns, and goes in v6): the name this one takes."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
+    )
+
+
 def _train_trl(model, tokenizer, rows, judge, config):
     """The same objective on TRL's GRPOTrainer (each sample its own prompt pass)."""
     import torch
@@ -713,7 +726,7 @@ def _train_trl(model, tokenizer, rows, judge, config):
             beta=config.beta,
             scale_rewards="group" if config.scale_rewards else "none",
             max_grad_norm=config.max_grad_norm,
-            gradient_checkpointing=config.gradient_checkpointing,
+            **{_checkpointing_argument(GRPOConfig): config.gradient_checkpointing},
             bf16=bf16,
             use_cpu=not cuda,
             seed=config.seed,
