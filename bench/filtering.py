@@ -136,28 +136,13 @@ def main(argv: list[str] | None = None) -> None:
     for i in range(0, len(jobs), 2):
         pipe.run(jobs[i : i + 2])
 
-    from swirl_agents.datasets import SPLITS
-
-    eval_split = next(s for s in SPLITS[args.dataset] if s != "train")
     models = {name: str(out / name) for name, *_ in jobs} | {"warm": str(warm)}
-    evals = [
-        (f"eval_{name}", out / "eval" / name / "summary.json", [
-            S, "eval", "--dataset", args.dataset, "--split", eval_split,
-            "--limit", str(args.eval_questions), "--model", spec,
-            "--concurrency", str(args.concurrency), "--store", str(out / "eval_traces.db"),
-            "--report", str(out / "eval" / name), "--json",
-        ])
-        for name, spec in models.items()
-    ]  # fmt: skip
-    for i in range(0, len(evals), 2):
-        pipe.run(evals[i : i + 2])
-
+    pipe.evaluate(
+        args.dataset, models, dict.fromkeys(models, args.eval_questions), args.concurrency
+    )
+    files = {name: results / f"{args.dataset}_{name}.jsonl" for name in models}
     from swirl_agents.compare import compare_outcomes
 
-    files = {}
-    for name in models:
-        files[name] = results / f"{args.dataset}_{name}.jsonl"
-        files[name].write_text((out / "eval" / name / "results.jsonl").read_text())
     pairs = [(f"{m}_{a}", f"{m}_{b}") for m in methods for a, b in
              (("outcome", "process"), ("none", "process"), ("none", "outcome"),
               ("outcome", "both"), ("process", "both"))]  # fmt: skip

@@ -179,6 +179,33 @@ class Pipeline:
         if failed:
             raise SystemExit("\n".join(failed))
 
+    def evaluate(
+        self, dataset: str, models: dict[str, str], limits: dict[str, int], concurrency: int
+    ) -> dict[str, dict]:
+        """Evaluate each model (name -> spec) on the first ``limits[name]`` questions of the
+        dataset's evaluation split, two at a time; copy each per-question outcome file to
+        ``RESULTS/DATASET_NAME.jsonl``; return each one's summary."""
+        from swirl_agents.datasets import SPLITS
+
+        split = next(s for s in SPLITS[dataset] if s != "train")  # the fixed one, never trained on
+        evals = [
+            (f"eval_{name}", self.out / "eval" / name / "summary.json", [
+                SWIRL, "eval", "--dataset", dataset, "--split", split,
+                "--limit", str(limits[name]), "--model", spec,
+                "--concurrency", str(concurrency), "--store", str(self.out / "eval_traces.db"),
+                "--report", str(self.out / "eval" / name), "--json",
+            ])
+            for name, spec in models.items()
+        ]  # fmt: skip
+        for i in range(0, len(evals), 2):
+            self.run(evals[i : i + 2])
+        summaries = {}
+        for name in models:
+            report = self.out / "eval" / name
+            shutil.copy(report / "results.jsonl", self.results / f"{dataset}_{name}.jsonl")
+            summaries[name] = json.loads((report / "summary.json").read_text())
+        return summaries
+
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
@@ -192,10 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     pipe.save()
     S = SWIRL
-    from swirl_agents.datasets import SPLITS
-
     data = args.dataset
-    eval_split = next(s for s in SPLITS[data] if s != "train")  # the fixed one, never trained on
     boot, warm_data, warm = out / "bootstrap.db", out / "warm_data.jsonl", out / "warm"
     gen_db = out / "generated.db"
     if args.warm:
@@ -256,22 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.eval_base:
         models["base"] = args.base
     # the paired comparisons use the questions both sides answered (the first N of the split)
-    limits = {"warm": args.eval_warm_questions or args.eval_questions}
-    evals = [
-        (f"eval_{name}", out / "eval" / name / "summary.json", [
-            S, "eval", "--dataset", data, "--split", eval_split,
-            "--limit", str(limits.get(name, args.eval_questions)), "--model", spec,
-            "--concurrency", str(args.concurrency), "--store", str(out / "eval_traces.db"),
-            "--report", str(out / "eval" / name), "--json",
-        ])
-        for name, spec in models.items()
-    ]  # fmt: skip
-    for i in range(0, len(evals), 2):
-        pipe.run(evals[i : i + 2])
-    summaries = {}
-    for name in models:
-        shutil.copy(out / "eval" / name / "results.jsonl", results / f"{data}_{name}.jsonl")
-        summaries[name] = json.loads((out / "eval" / name / "summary.json").read_text())
+    limits = {name: args.eval_questions for name in models}
+    limits["warm"] = args.eval_warm_questions or args.eval_questions
+    summaries = pipe.evaluate(data, models, limits, args.concurrency)
     # 7. paired comparisons
     from swirl_agents.compare import compare_outcomes
 

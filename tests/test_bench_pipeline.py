@@ -49,3 +49,31 @@ def test_a_killed_side_by_side_stage_suggests_one_at_a_time(tmp_path):
     with pytest.raises(SystemExit, match="try --one-at-a-time"):
         pipe.run([("killed", tmp_path / "never", killed), ("ok", ok, sleeper(0.1, ok))])
     assert "ok" in pipe.record["stages"] and "killed" not in pipe.record["stages"]
+
+
+def test_evaluate_runs_every_model_and_commits_its_outcomes(tmp_path):
+    module = pipeline_module()
+    fake = tmp_path / "swirl"  # stands in for `swirl eval`: writes what a report dir holds
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import json, pathlib, sys\n"
+        "a = sys.argv\n"
+        "report = pathlib.Path(a[a.index('--report') + 1])\n"
+        "report.mkdir(parents=True)\n"
+        "n, model = int(a[a.index('--limit') + 1]), a[a.index('--model') + 1]\n"
+        "rows = [{'question_id': str(i), 'correct': model == 'good'} for i in range(n)]\n"
+        "(report / 'results.jsonl').write_text(''.join(json.dumps(r) + '\\n' for r in rows))\n"
+        "(report / 'summary.json').write_text(json.dumps({'n': n, 'model': model}))\n"
+    )
+    fake.chmod(0o755)
+    module.SWIRL = str(fake)
+    pipe = module.Pipeline(tmp_path / "out", tmp_path / "results", threads=2)
+    summaries = pipe.evaluate("gsm8k", {"a": "good", "b": "bad", "c": "good"},
+                              {"a": 3, "b": 3, "c": 2}, concurrency=4)  # fmt: skip
+    assert summaries == {"a": {"n": 3, "model": "good"}, "b": {"n": 3, "model": "bad"},
+                         "c": {"n": 2, "model": "good"}}  # fmt: skip
+    lines = (tmp_path / "results" / "gsm8k_b.jsonl").read_text().splitlines()
+    assert [json.loads(x)["correct"] for x in lines] == [False] * 3
+    stages = json.loads((tmp_path / "results" / "run.json").read_text())["stages"]
+    assert stages["eval_a"]["alongside"] == ["eval_b"] and stages["eval_c"]["alongside"] == []
+    assert "--split test" in stages["eval_a"]["command"]  # GSM8K's evaluation split
