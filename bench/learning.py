@@ -107,6 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="first N test questions for the warm model (default: --eval-questions; 0: do not "
         "evaluate it, e.g. a --warm model whose outcomes are already committed)",
     )
+    a(
+        "--warm-outcomes",
+        default=None,
+        help="the --warm model's committed per-question outcomes on this split (e.g. "
+        "results/adapter/gsm8k_smollm2.jsonl): used as its evaluation instead of running one",
+    )
     a("--eval-base", action="store_true", help="also evaluate the base model (slow)")
     a("--concurrency", type=int, default=32, help="agent runs batched together")
     a(
@@ -275,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     # 6. evaluation on the same test questions, two at a time
     # SFT and SWiRL first: their paired comparison is the experiment's question
     models = {"sft": str(out / "sft"), "swirl": str(out / "swirl"), "warm": str(warm)}
-    if args.eval_warm_questions == 0:
+    if args.eval_warm_questions == 0 or args.warm_outcomes:
         del models["warm"]
     if args.eval_base:
         models["base"] = args.base
@@ -283,6 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     limits = {name: args.eval_questions for name in models}
     limits["warm"] = args.eval_warm_questions or args.eval_questions
     summaries = pipe.evaluate(data, models, limits, args.concurrency)
+    if args.warm_outcomes:  # evaluated before, on the same split: its outcomes stand in
+        shutil.copy(args.warm_outcomes, results / f"{data}_warm.jsonl")
+        models["warm"] = str(warm)
     # 7. paired comparisons
     from swirl_agents.compare import compare_outcomes
 
