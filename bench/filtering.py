@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # run as a script: learning.py beside it
-from learning import SWIRL, Pipeline, _card, _cpu_model  # noqa: E402
+from learning import Pipeline, _card, _cpu_model, add_training_args, train_command  # noqa: E402
 
 FILTERS = ("none", "outcome", "process", "both")
 
@@ -48,17 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--trajectories", type=int, help="kept runs per arm (default: the smallest kept set)")
     a("--seed", type=int, default=0, help="seed of the subsample")
     a("--methods", default="swirl", help="comma-separated: swirl, sft")
-    a("--reward", default="reference-grounded", help="SWiRL reward judge")
-    a("--steps", type=int, default=16, help="optimizer steps of each arm")
-    a("--sft-lr", type=float, default=5e-5, help="SFT learning rate")
-    a("--sft-batch", type=int, default=5, help="SFT trajectories per step")
-    a("--swirl-lr", type=float, default=3e-5, help="SWiRL learning rate")
-    a("--swirl-batch", type=int, default=2, help="SWiRL states per pass")
-    a("--swirl-accum", type=int, default=2, help="SWiRL passes per optimizer step")
-    a("--num-generations", type=int, default=8, help="SWiRL samples per state")
-    a("--completion-tokens", type=int, default=48, help="SWiRL tokens per sampled action")
-    a("--beta", type=float, default=0.04, help="SWiRL KL weight")
-    a("--max-length", type=int, default=1536, help="SFT tokens per sequence, SWiRL per state")
+    add_training_args(p, reward="reference-grounded", steps=16, sft_batch=5, swirl_lr=3e-5,
+                      swirl_batch=2, swirl_accum=2, num_generations=8, completion_tokens=48,
+                      max_length=1536)  # fmt: skip
     a("--eval-questions", type=int, default=200, help="first N evaluation-split questions")
     a("--concurrency", type=int, default=32, help="agent runs batched together")
     a("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for the whole job")
@@ -111,28 +103,15 @@ def main(argv: list[str] | None = None) -> None:
     pipe.record["arms"] = {a: sum(1 for _ in p.open()) for a, p in arms.items()}
     pipe.save()
 
-    S = SWIRL
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    jobs = []
-    for method in methods:
-        for arm, data in arms.items():
-            model = out / f"{method}_{arm}"
-            common = ["--data", str(data), "--model", str(warm), "--max-steps", str(args.steps),
-                      "--max-length", str(args.max_length), "--out", str(model), "--json"]  # fmt: skip
-            if method == "sft":
-                extra = ["--batch-size", str(args.sft_batch), "--lr", str(args.sft_lr)]
-            elif method == "swirl":
-                extra = [
-                    "--judge", args.reward, "--batch-size", str(args.swirl_batch),
-                    "--grad-accum", str(args.swirl_accum),
-                    "--num-generations", str(args.num_generations),
-                    "--max-completion-length", str(args.completion_tokens),
-                    "--beta", str(args.beta), "--lr", str(args.swirl_lr),
-                ]  # fmt: skip
-            else:
-                raise SystemExit(f"--methods: unknown method {method!r} (swirl, sft)")
-            jobs.append((f"{method}_{arm}", model / "config.json",
-                         [S, "train", "--method", method, *common, *extra]))  # fmt: skip
+    unknown = sorted(set(methods) - {"sft", "swirl"})
+    if unknown:
+        raise SystemExit(f"--methods: unknown method(s) {unknown} (swirl, sft)")
+    jobs = [
+        (f"{m}_{arm}", out / f"{m}_{arm}" / "config.json",
+         train_command(m, data, warm, out / f"{m}_{arm}", args))
+        for m in methods for arm, data in arms.items()
+    ]  # fmt: skip
     for i in range(0, len(jobs), 2):
         pipe.run(jobs[i : i + 2])
 

@@ -79,26 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--samples", type=int, default=4, help="trajectories per question (the paper: 5)")
     a("--temperature", type=float, default=0.7, help="sampling temperature of the generation")
     a("--filter-judge", default="rule", help="process filter judge")
-    a(
-        "--reward",
-        default="reference",
-        help="SWiRL reward judge (rule, rule-strict, reference, reference-budget)",
-    )
-    a("--steps", type=int, default=60, help="optimizer steps of both SFT and SWiRL")
-    a("--sft-lr", type=float, default=5e-5, help="SFT baseline learning rate")
-    a("--sft-batch", type=int, default=4, help="SFT trajectories per step")
-    a("--swirl-lr", type=float, default=2e-5, help="SWiRL learning rate")
-    a("--swirl-batch", type=int, default=4, help="SWiRL states per pass")
-    a("--swirl-accum", type=int, default=1, help="SWiRL passes per optimizer step")
-    a("--num-generations", type=int, default=4, help="SWiRL samples per state")
-    a("--completion-tokens", type=int, default=64, help="SWiRL tokens per sampled action")
-    a("--beta", type=float, default=0.04, help="SWiRL KL weight")
-    a(
-        "--dynamic-sampling",
-        action="store_true",
-        help="SWiRL trains only states whose samples' rewards differ (DAPO's dynamic sampling)",
-    )
-    a("--max-length", type=int, default=1024, help="SFT tokens per sequence, SWiRL per state")
+    add_training_args(p)  # --reward, --steps, --sft-*, --swirl-*, ... (this script's defaults)
     a("--eval-questions", type=int, default=300, help="first N evaluation-split questions")
     a(
         "--eval-warm-questions",
@@ -123,6 +104,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     a("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for the whole job")
     return p.parse_args(argv)
+
+
+def add_training_args(p: argparse.ArgumentParser, **defaults: object) -> None:
+    """The SFT and SWiRL flags :func:`train_command` reads, shared with ``bench/filtering.py``;
+    these defaults are this script's, ``defaults`` (by dest) override them."""
+    d = {"reward": "reference", "steps": 60, "sft_lr": 5e-5, "sft_batch": 4, "swirl_lr": 2e-5,
+         "swirl_batch": 4, "swirl_accum": 1, "num_generations": 4, "completion_tokens": 64,
+         "beta": 0.04, "max_length": 1024} | defaults  # fmt: skip
+    a = p.add_argument
+    a("--reward", default=d["reward"],
+      help="SWiRL reward judge (rule, rule-strict, reference, reference-budget, "
+      "reference-grounded)")  # fmt: skip
+    a("--steps", type=int, default=d["steps"], help="optimizer steps of each SFT and SWiRL run")
+    a("--sft-lr", type=float, default=d["sft_lr"], help="SFT learning rate")
+    a("--sft-batch", type=int, default=d["sft_batch"], help="SFT trajectories per step")
+    a("--swirl-lr", type=float, default=d["swirl_lr"], help="SWiRL learning rate")
+    a("--swirl-batch", type=int, default=d["swirl_batch"], help="SWiRL states per pass")
+    a("--swirl-accum", type=int, default=d["swirl_accum"], help="SWiRL passes per optimizer step")
+    a("--num-generations", type=int, default=d["num_generations"], help="SWiRL samples per state")
+    a("--completion-tokens", type=int, default=d["completion_tokens"],
+      help="SWiRL tokens per sampled action")  # fmt: skip
+    a("--beta", type=float, default=d["beta"], help="SWiRL KL weight")
+    a("--swirl-temperature", type=float, default=1.0, help="SWiRL sampling temperature")
+    a("--dynamic-sampling", action="store_true",
+      help="SWiRL trains only states whose samples' rewards differ (DAPO)")  # fmt: skip
+    a("--max-length", type=int, default=d["max_length"],
+      help="SFT tokens per sequence, SWiRL per state")  # fmt: skip
+
+
+def train_command(
+    method: str, data: Path | str, model: Path | str, out: Path | str, args: argparse.Namespace
+) -> list[str]:
+    """The ``swirl train`` command of ``method`` (sft or swirl) from ``model`` on ``data``,
+    with the flags of :func:`add_training_args`."""
+    cmd = [SWIRL, "train", "--method", method, "--data", str(data), "--model", str(model),
+           "--max-steps", str(args.steps), "--max-length", str(args.max_length)]  # fmt: skip
+    if method == "sft":
+        cmd += ["--batch-size", str(args.sft_batch), "--lr", str(args.sft_lr)]
+    elif method == "swirl":
+        cmd += [
+            "--judge", args.reward, "--batch-size", str(args.swirl_batch),
+            "--grad-accum", str(args.swirl_accum), "--num-generations", str(args.num_generations),
+            "--max-completion-length", str(args.completion_tokens), "--beta", str(args.beta),
+            "--temperature", str(args.swirl_temperature), "--lr", str(args.swirl_lr),
+            *(["--dynamic-sampling"] if args.dynamic_sampling else []),
+        ]  # fmt: skip
+    else:
+        raise SystemExit(f"unknown training method {method!r} (sft, swirl)")
+    return [*cmd, "--out", str(out), "--json"]
 
 
 class Pipeline:
@@ -259,23 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     kept = out / "kept_process.jsonl"
     # 5. SFT and SWiRL from the warm model on the same kept trajectories, side by side
     train = [
-        ("sft", out / "sft" / "config.json", [
-            S, "train", "--method", "sft", "--data", str(kept), "--model", str(warm),
-            "--max-steps", str(args.steps), "--batch-size", str(args.sft_batch),
-            "--lr", str(args.sft_lr), "--max-length", str(args.max_length),
-            "--out", str(out / "sft"), "--json",
-        ]),
-        ("swirl", out / "swirl" / "config.json", [
-            S, "train", "--method", "swirl", "--data", str(kept), "--model", str(warm),
-            "--judge", args.reward, "--max-steps", str(args.steps),
-            "--batch-size", str(args.swirl_batch), "--grad-accum", str(args.swirl_accum),
-            "--num-generations", str(args.num_generations),
-            "--max-completion-length", str(args.completion_tokens), "--beta", str(args.beta),
-            "--lr", str(args.swirl_lr), "--max-length", str(args.max_length),
-            *(["--dynamic-sampling"] if args.dynamic_sampling else []),
-            "--out", str(out / "swirl"), "--json",
-        ]),
-    ]  # fmt: skip
+        (m, out / m / "config.json", train_command(m, kept, warm, out / m, args))
+        for m in ("sft", "swirl")
+    ]
     for jobs in [[job] for job in train] if args.one_at_a_time else [train]:
         pipe.run(jobs)
     # 6. evaluation on the same test questions, two at a time

@@ -73,3 +73,22 @@ def test_the_results_table_shows_a_filtering_runs_own_pairs(tmp_path):
     assert "warm + SWiRL on process-filtered trajectories | 3/4" in text
     assert "| swirl_process vs swirl_outcome | 4 | +50.0%" in text
     assert "| swirl_process | 10.0 min | 2 | - |" in text
+
+
+def test_both_scripts_build_train_commands_from_one_helper():
+    learning, filtering = bench_module("learning"), bench_module("filtering")
+    args = filtering.parse_args(["--out", "runs/x"])
+    swirl = learning.train_command("swirl", "kept.jsonl", "warm", "out/swirl", args)
+    flags = dict(zip(swirl[2::2], swirl[3::2], strict=False))
+    # filtering's own defaults (HotPotQA-sized) reach the command, not learning.py's
+    assert flags["--judge"] == "reference-grounded" and flags["--max-length"] == "1536"
+    assert flags["--max-steps"] == "16" and flags["--lr"] == "3e-05"
+    assert swirl[-3:] == ["--out", "out/swirl", "--json"] and "--dynamic-sampling" not in swirl
+    args = learning.parse_args(["--dynamic-sampling", "--swirl-temperature", "0.7"])
+    swirl = learning.train_command("swirl", "k", "w", "o", args)
+    assert "--dynamic-sampling" in swirl and swirl[swirl.index("--temperature") + 1] == "0.7"
+    assert swirl[swirl.index("--max-steps") + 1] == "60"  # learning.py's default
+    sft = learning.train_command("sft", "k", "w", "o", args)
+    assert "--judge" not in sft and sft[sft.index("--batch-size") + 1] == "4"
+    with pytest.raises(SystemExit, match="unknown training method"):
+        learning.train_command("dpo", "k", "w", "o", args)
