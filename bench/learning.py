@@ -80,6 +80,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--temperature", type=float, default=0.7, help="sampling temperature of the generation")
     a("--filter-judge", default="rule", help="process filter judge")
     add_training_args(p)  # --reward, --steps, --sft-*, --swirl-*, ... (this script's defaults)
+    a(
+        "--swirl-name",
+        default="swirl",
+        help="the SWiRL arm's name (its dir in --out, its outcome file): a rerun with another "
+        "name and, e.g., another --reward trains one more arm on the cached data, compared with "
+        "the same SFT model (give it its own --results)",
+    )
     a("--eval-questions", type=int, default=300, help="first N evaluation-split questions")
     a(
         "--eval-warm-questions",
@@ -288,15 +295,16 @@ def main(argv: list[str] | None = None) -> None:
     ]) for mode in ("process", "none", "outcome", "both")])  # fmt: skip
     kept = out / "kept_process.jsonl"
     # 5. SFT and SWiRL from the warm model on the same kept trajectories, side by side
+    arm = args.swirl_name  # "swirl", or another name for one more arm on the cached data
     train = [
-        (m, out / m / "config.json", train_command(m, kept, warm, out / m, args))
-        for m in ("sft", "swirl")
+        (name, out / name / "config.json", train_command(m, kept, warm, out / name, args))
+        for name, m in (("sft", "sft"), (arm, "swirl"))
     ]
     for jobs in [[job] for job in train] if args.one_at_a_time else [train]:
         pipe.run(jobs)
     # 6. evaluation on the same test questions, two at a time
     # SFT and SWiRL first: their paired comparison is the experiment's question
-    models = {"sft": str(out / "sft"), "swirl": str(out / "swirl"), "warm": str(warm)}
+    models = {"sft": str(out / "sft"), arm: str(out / arm), "warm": str(warm)}
     if args.eval_warm_questions == 0 or args.warm_outcomes:
         del models["warm"]
     if args.eval_base:
@@ -311,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     # 7. paired comparisons
     from swirl_agents.compare import compare_outcomes
 
-    pairs = [(a, b) for a, b in [("sft", "swirl"), ("warm", "swirl"), ("warm", "sft")]
+    pairs = [(a, b) for a, b in [("sft", arm), ("warm", arm), ("warm", "sft")]
              if a in models and b in models]  # fmt: skip
     comparisons = {
         f"{b}_vs_{a}": compare_outcomes(
@@ -320,7 +328,8 @@ def main(argv: list[str] | None = None) -> None:
         for a, b in pairs
     }
     (results / "compare.json").write_text(json.dumps(comparisons, indent=2) + "\n")
-    pipe.record["train"] = {m: _card(out / m) for m in ("warm", "sft", "swirl")}
+    pipe.record["pairs"] = pairs  # bench/results_table.py reads them (an arm's own name)
+    pipe.record["train"] = {m: _card(out / m) for m in ("warm", "sft", arm)}
     if args.warm:
         pipe.record["train"]["warm"] = {"given": args.warm}
     pipe.record["data"] = {
