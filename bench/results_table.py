@@ -27,6 +27,8 @@ LABELS = {
     "swirl": "warm + SWiRL on the same kept trajectories",
     "swirl_ds": "warm + SWiRL with dynamic sampling, same kept trajectories",
     "swirl_strict": "warm + SWiRL, reward rule-strict (gold-free)",
+    "swirl_lowlr": "warm + SWiRL, reward reference-grounded, lr 5e-6",
+    "swirl_lr5e-6_48": "warm + SWiRL, reward reference-grounded, lr 5e-6, 48 steps",
     "swirl_budget": "warm + SWiRL with dynamic sampling, reward reference-budget",
     # transfer (results/transfer): a model trained on the other task, evaluated on this one
     "hotpotqa-warm": "trained on HotPotQA: warm start (exp5)",
