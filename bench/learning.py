@@ -13,7 +13,8 @@ Stages (each cached in ``--out``; a rerun resumes at the first unfinished one):
               for each of the next ``--rl-questions`` train questions, with the agent graph
               and its tools (``swirl generate --model WARM``);
 4. filter     those trajectories, process-filtered (``--filter-judge``, default the gold-free rule
-              judge); the none/outcome/both files are written too, for the filtering comparison;
+              judge; ``--filter-prefix`` keeps each one up to its first non-GOOD step); the
+              none/outcome/both files are written too, for the filtering comparison;
 5. sft, swirl from the warm model, on the *same* kept trajectories: the SFT baseline on their
               actions, SWiRL on their states with the ``--reward`` judge (default ``reference``,
               the offline stand-in for a strong judge). Run side by side, one thread each;
@@ -79,6 +80,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--samples", type=int, default=4, help="trajectories per question (the paper: 5)")
     a("--temperature", type=float, default=0.7, help="sampling temperature of the generation")
     a("--filter-judge", default="rule", help="process filter judge")
+    a(
+        "--filter-prefix",
+        action="store_true",
+        help="the process (and both) filters keep each trajectory up to its first non-GOOD step "
+        "instead of dropping it (swirl filter --prefix; a step-level variant, not the paper's)",
+    )
     add_training_args(p)  # --reward, --steps, --sft-*, --swirl-*, ... (this script's defaults)
     a(
         "--swirl-name",
@@ -291,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     # 4. filters (process is the main run's data; the others for the filtering comparison)
     pipe.run([(f"filter_{mode}", out / f"kept_{mode}.jsonl", [
         S, "filter", "--data", str(gen_db), "--mode", mode, "--judge", args.filter_judge,
+        *(["--prefix"] if args.filter_prefix and mode in ("process", "both") else []),
         "--out", str(out / f"kept_{mode}.jsonl"), "--json",
     ]) for mode in ("process", "none", "outcome", "both")])  # fmt: skip
     kept = out / "kept_process.jsonl"

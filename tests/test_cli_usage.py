@@ -212,6 +212,12 @@ def test_filter_checks_the_judge_first(no_model, tmp_path):
     )
 
 
+def test_filter_prefix_needs_a_process_mode(no_model, tmp_path):
+    args = ["filter", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "f.jsonl")]
+    result = run(*args, "--mode", "outcome", "--prefix")
+    assert result.exit_code == 2 and "--prefix" in one_line_error(result)
+
+
 def test_debug_shows_the_traceback_of_a_failure(no_model, tmp_path, monkeypatch):
     monkeypatch.setenv("SWIRL_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setenv("SWIRL_DEBUG", "")  # restored after: --debug sets it for the process

@@ -142,6 +142,40 @@ def test_filters_keep_exactly_what_they_should():
     assert stages == {"input": 7, "with_steps": 7, "outcome": 4, "process": 2, "kept": 2}
 
 
+class _ScriptedJudge:
+    """Verdicts by (query of the step, or "answer"): the prefix filter's only input."""
+
+    name = "scripted"
+
+    def __init__(self, verdicts: dict[str, str]) -> None:
+        self.verdicts = verdicts
+
+    def judge_steps(self, contexts):
+        return [self.verdicts[c.action.split(">")[1].split("<")[0]] for c in contexts]
+
+
+def test_prefix_filter_keeps_each_trajectory_up_to_its_first_non_good_step():
+    cut = qa_traj([("a", "A."), ("b", "B.")], "Paris", "Paris", id="cut")  # good, bad, (good)
+    first_bad = qa_traj([("b", "B.")], "Paris", "Paris", id="first-bad")
+    unknown = qa_traj([("a", "A."), ("u", "U.")], "Paris", "Paris", id="unknown")
+    whole = qa_traj([("a", "A.")], "Paris", "Paris", id="whole")
+    judge = _ScriptedJudge({"a": "good", "b": "bad", "u": "unknown", "Paris": "good"})
+    data = [cut, first_bad, unknown, whole]
+
+    result = filter_trajectories(data, "process", process_judge=judge, prefix=True)
+
+    assert [t.id for t in result.kept] == ["cut", "unknown", "whole"]
+    assert [len(t.steps) for t in result.kept] == [1, 1, 2]
+    assert result.kept[0].metadata["prefix"] == {"kept_steps": 1, "run_steps": 3}
+    assert result.kept[0].answer == "Paris"  # the run's own record, not re-shaped
+    assert result.kept[2] is whole and "prefix" not in whole.metadata
+    assert len(cut.steps) == 3  # the input is not changed
+    assert result.stages["prefix"] == 3 and result.stages["prefix_steps"] == 4
+    # without --prefix, only the all-GOOD trajectory passes
+    plain = filter_trajectories(data, "process", process_judge=judge)
+    assert [t.id for t in plain.kept] == ["whole"]
+
+
 def test_outcome_filter_needs_gold():
     production = qa_traj([("capital of France", "Paris is the capital.")], "Paris", None)
     with pytest.raises(UsageError, match="gold"):

@@ -123,6 +123,14 @@ def filter_command(
         ),
     ] = "process",
     judge: JudgeOpt = "rule",
+    prefix: Annotated[
+        bool,
+        typer.Option(
+            "--prefix",
+            help="process, both: keep each trajectory up to its first step the judge does not "
+            "call GOOD, instead of dropping it (a step-level variant, not the paper's).",
+        ),
+    ] = False,
     base_url: BaseUrlOpt = None,
     votes: VotesOpt = 1,
     limit: LimitOpt = None,
@@ -137,6 +145,10 @@ def filter_command(
 
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if prefix and mode not in ("process", "both"):
+        raise UsageError(
+            f"--prefix cuts trajectories at a BAD step: use it with --mode process or both, not {mode}"
+        )
     if mode != "none":
         _check_judge(judge, base_url)
     data = data or store_path(None)
@@ -144,13 +156,20 @@ def filter_command(
     process, outcome = (
         _judges(judge, base_url, votes, trajectories) if mode != "none" else (None, None)
     )
-    result = filter_trajectories(trajectories, mode, process_judge=process, outcome_judge=outcome)  # type: ignore[arg-type]
+    result = filter_trajectories(
+        trajectories,
+        mode,  # type: ignore[arg-type]
+        process_judge=process,
+        outcome_judge=outcome,
+        prefix=prefix,
+    )
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(out, result.kept)
     report = {
         "data": data,
         "mode": mode,
         "judge": judge,
+        "prefix": prefix,
         "stages": result.stages,
         "step_verdicts": result.verdicts,
         "kept": len(result.kept),

@@ -5,6 +5,13 @@
   answer (the paper's best data; the only filter for production traces, which have no gold);
 - both: process and outcome.
 
+``prefix=True`` (``swirl filter --prefix``) is our step-level variant of process filtering, not
+the paper's: instead of dropping a trajectory with one BAD step, it keeps the trajectory up to its
+first non-GOOD step (dropping it only when that is the first step). Its states are the ones the
+judge vouches for: every earlier action GOOD. Why (results/exp10-exp12): most steps of a weak
+model's runs follow an early mistake, and at such a state no action can be right, so a reward
+that reads the reference solution pays only for computing, never for answering.
+
 Tag-protocol and native tool-call trajectories (the ``protocol="tools"`` agent, runs captured
 from other apps) filter alike: each step is judged in its own context (``step_contexts``), a
 tool-call turn by its calls (``RuleProcessJudge.judge_tool_turn``).
@@ -13,7 +20,7 @@ tool-call turn by its calls (``RuleProcessJudge.judge_tool_turn``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from swirl_agents.errors import UsageError
@@ -39,6 +46,7 @@ def filter_trajectories(
     *,
     process_judge: ProcessJudge | None = None,
     outcome_judge: OutcomeJudge | None = None,
+    prefix: bool = False,
 ) -> FilterResult:
     """Keep the trajectories that pass ``mode``.
 
@@ -47,6 +55,8 @@ def filter_trajectories(
         mode: none | outcome | process | both.
         process_judge: scores every step (process, both).
         outcome_judge: grades final answers against gold (outcome, both).
+        prefix: process, both: keep each trajectory's steps before its first non-GOOD verdict
+            (module docstring) instead of dropping it.
     """
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -73,8 +83,27 @@ def filter_trajectories(
         for v in flat:
             verdicts[v] = verdicts.get(v, 0) + 1
         steps = iter(flat)
-        good = [all([next(steps) == "good" for _ in cs]) for cs in contexts]
-        kept = [t for t, ok in zip(kept, good, strict=True) if ok]
-        stages["process"] = len(kept)
+        good = [_good_prefix([next(steps) for _ in cs]) for cs in contexts]
+        if prefix:
+            kept = [_truncate(t, n) for t, n in zip(kept, good, strict=True) if n]
+            stages["prefix"] = len(kept)
+            stages["prefix_steps"] = sum(good)
+        else:
+            kept = [t for t, n in zip(kept, good, strict=True) if n == len(t.steps)]
+            stages["process"] = len(kept)
     stages["kept"] = len(kept)
     return FilterResult(kept, stages, verdicts)
+
+
+def _good_prefix(verdicts: Sequence[str]) -> int:
+    """How many verdicts come before the first one that is not GOOD."""
+    return next((i for i, v in enumerate(verdicts) if v != "good"), len(verdicts))
+
+
+def _truncate(trajectory: Trajectory, n: int) -> Trajectory:
+    """``trajectory`` with its first ``n`` steps; the run's answer and outcome stay as recorded
+    (they describe the run), and ``metadata["prefix"]`` says what was cut."""
+    if n == len(trajectory.steps):
+        return trajectory
+    meta = {**trajectory.metadata, "prefix": {"kept_steps": n, "run_steps": len(trajectory.steps)}}
+    return replace(trajectory, steps=trajectory.steps[:n], metadata=meta)
