@@ -1,0 +1,23 @@
+#!/bin/bash
+# exp14: SFT vs SWiRL from the shipped adapter on the states of annotation trajectories of new
+# training questions (train[1650:2150]): a shortcut (the states are not the model's own), many
+# distinct on-path states. Each stage's wall time goes to runs/exp14/times.txt.
+set -euo pipefail
+cd /work/main
+S=.venv/bin/swirl; O=runs/exp14
+export SWIRL_NUM_THREADS=2 OMP_NUM_THREADS=2
+t() { local name=$1; shift; local s=$(date +%s); "$@" > $O/$name.json 2> $O/$name.log; echo "$name $(( $(date +%s) - s )) s, threads ${SWIRL_NUM_THREADS}" >> $O/times.txt; }
+[ -e $O/ann.db ] || t annotations $S generate --from-annotations --dataset gsm8k --split train --offset 1650 --limit 500 --store $O/ann.db --json
+[ -e $O/kept.jsonl ] || t filter $S filter --data $O/ann.db --mode process --judge rule --out $O/kept.jsonl --json
+[ -e $O/sft/config.json ] || t sft $S train --method sft --data $O/kept.jsonl --model smollm2 --max-steps 48 --max-length 1024 --batch-size 5 --lr 5e-05 --out $O/sft --json
+[ -e $O/swirl/config.json ] || t swirl $S train --method swirl --data $O/kept.jsonl --model smollm2 --max-steps 48 --max-length 1024 --judge reference-grounded --batch-size 2 --grad-accum 2 --num-generations 8 --max-completion-length 64 --beta 0.04 --temperature 1.0 --lr 1e-05 --out $O/swirl --json
+export SWIRL_NUM_THREADS=1 OMP_NUM_THREADS=1
+for m in sft swirl; do
+  [ -e $O/eval/$m/summary.json ] || t eval_$m $S eval --dataset gsm8k --split test --limit 300 --model $O/$m --concurrency 32 --store $O/eval_traces.db --report $O/eval/$m --json &
+done
+wait
+cp $O/eval/sft/results.jsonl results/exp14/gsm8k_sft.jsonl
+cp $O/eval/swirl/results.jsonl results/exp14/gsm8k_swirl.jsonl
+cp results/adapter/gsm8k_smollm2.jsonl results/exp14/gsm8k_warm.jsonl
+$S eval --compare results/exp14/gsm8k_sft.jsonl results/exp14/gsm8k_swirl.jsonl --json > results/exp14/swirl_vs_sft.json
+echo done >> $O/times.txt
