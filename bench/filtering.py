@@ -45,6 +45,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--out", required=True, help="a bench/learning.py working dir (its warm model and filters)")
     a("--results", help="results dir for git (default: results/<name of --out>)")
     a("--dataset", choices=["gsm8k", "hotpotqa"], default="hotpotqa", help="the task")
+    a(
+        "--warm",
+        default=None,
+        help="the warm start the trajectories came from (default: OUT/warm; the same --warm "
+        "as bench/learning.py's, e.g. smollm2)",
+    )
+    a(
+        "--warm-outcomes",
+        default=None,
+        help="the warm model's committed outcomes on this split, used instead of evaluating it",
+    )
     a("--trajectories", type=int, help="kept runs per arm (default: the smallest kept set)")
     a("--seed", type=int, default=0, help="seed of the subsample")
     a("--methods", default="swirl", help="comma-separated: swirl, sft")
@@ -86,9 +97,10 @@ def main(argv: list[str] | None = None) -> None:
     src = Path(args.out)
     out = src / "filtering"
     results = Path(args.results or Path("results") / src.name)
-    warm = src / "warm"
+    warm = args.warm or src / "warm"
     kept = {f: src / f"kept_{f}.jsonl" for f in FILTERS}
-    missing = [str(p) for p in [warm / "config.json", *kept.values()] if not p.exists()]
+    need = [*kept.values(), *([] if args.warm else [Path(warm) / "config.json"])]
+    missing = [str(p) for p in need if not p.exists()]
     if missing:
         raise SystemExit(f"not a finished bench/learning.py filter stage: missing {missing}")
     out.mkdir(parents=True, exist_ok=True)
@@ -115,11 +127,15 @@ def main(argv: list[str] | None = None) -> None:
     for i in range(0, len(jobs), 2):
         pipe.run(jobs[i : i + 2])
 
-    models = {name: str(out / name) for name, *_ in jobs} | {"warm": str(warm)}
+    models = {name: str(out / name) for name, *_ in jobs}
+    if not args.warm_outcomes:
+        models["warm"] = str(warm)
     pipe.evaluate(
         args.dataset, models, dict.fromkeys(models, args.eval_questions), args.concurrency
     )
     files = {name: results / f"{args.dataset}_{name}.jsonl" for name in models}
+    if args.warm_outcomes:  # evaluated before on the same split: the pairs use shared questions
+        files["warm"] = Path(args.warm_outcomes)
     from swirl_agents.compare import compare_outcomes
 
     pairs = [(f"{m}_{a}", f"{m}_{b}") for m in methods for a, b in

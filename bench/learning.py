@@ -117,6 +117,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "in memory side by side)",
     )
     a("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for the whole job")
+    a(
+        "--stop-after",
+        choices=("generate", "filter"),
+        default=None,
+        help="end after this stage (e.g. filter: the data for bench/filtering.py only)",
+    )
     return p.parse_args(argv)
 
 
@@ -295,12 +301,19 @@ def main(argv: list[str] | None = None) -> None:
         f"--temperature {args.temperature} --concurrency {args.concurrency} --store {gen_db} "
         f"--json > {out / 'generate.json'} && touch {out / 'generate.done'}",
     ])])  # fmt: skip
+    if args.stop_after == "generate":
+        return
     # 4. filters (process is the main run's data; the others for the filtering comparison)
     pipe.run([(f"filter_{mode}", out / f"kept_{mode}.jsonl", [
         S, "filter", "--data", str(gen_db), "--mode", mode, "--judge", args.filter_judge,
         *(["--prefix"] if args.filter_prefix and mode in ("process", "both") else []),
         "--out", str(out / f"kept_{mode}.jsonl"), "--json",
     ]) for mode in ("process", "none", "outcome", "both")])  # fmt: skip
+    pipe.record["data"] = _data_record(out, pipe.logs)
+    pipe.save()
+    if args.stop_after == "filter":
+        print(json.dumps({"data": pipe.record["data"]}))
+        return
     kept = out / "kept_process.jsonl"
     # 5. SFT and SWiRL from the warm model on the same kept trajectories, side by side
     arm = args.swirl_name  # "swirl", or another name for one more arm on the cached data
@@ -340,11 +353,6 @@ def main(argv: list[str] | None = None) -> None:
     pipe.record["train"] = {m: _card(out / m) for m in ("warm", "sft", arm)}
     if args.warm:
         pipe.record["train"]["warm"] = {"given": args.warm}
-    pipe.record["data"] = {
-        "generate": _json(out / "generate.json"),
-        "filters": {m: _filter_log(pipe.logs / f"filter_{m}.log") for m in
-                    ("process", "none", "outcome", "both")},
-    }  # fmt: skip
     keep = ("n", "accuracy", "accuracy_ci95", "valid_action_rate", "mean_steps", "answered_rate")
     pipe.record["eval"] = {m: {k: s.get(k) for k in keep} for m, s in summaries.items()}
     pipe.record["finished"] = dt.datetime.now().isoformat(timespec="seconds")
@@ -362,6 +370,15 @@ def _card(model_dir: Path) -> dict:
         "config": card.get("config"),
         "figures": figures,
     }
+
+
+def _data_record(out: Path, logs: Path) -> dict:
+    """What the generate and filter stages produced (their ``--json`` documents)."""
+    return {
+        "generate": _json(out / "generate.json"),
+        "filters": {m: _filter_log(logs / f"filter_{m}.log") for m in
+                    ("process", "none", "outcome", "both")},
+    }  # fmt: skip
 
 
 def _json(path: Path) -> dict:

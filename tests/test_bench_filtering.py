@@ -92,3 +92,30 @@ def test_both_scripts_build_train_commands_from_one_helper():
     assert "--judge" not in sft and sft[sft.index("--batch-size") + 1] == "4"
     with pytest.raises(SystemExit, match="unknown training method"):
         learning.train_command("dpo", "k", "w", "o", args)
+
+
+FILTER_ARMS = ("none", "outcome", "process")  # kept_files: both = outcome, trained once
+
+
+def test_a_given_warm_model_trains_every_arm_and_its_outcomes_stand_in(tmp_path, monkeypatch):
+    filtering = bench_module("filtering")
+    src, results = tmp_path / "exp", tmp_path / "results"
+    src.mkdir()
+    for path in kept_files(tmp_path).values():  # no src/warm: the warm start is given
+        (src / path.name).write_text(path.read_text())
+    trained, evaluated = [], []
+    monkeypatch.setattr(filtering.Pipeline, "run", lambda self, jobs: trained.extend(jobs))
+    monkeypatch.setattr(
+        filtering.Pipeline, "evaluate", lambda self, d, models, *a: evaluated.extend(models)
+    )
+    rows = [{"question_id": str(i), "correct": i < 2, "steps": 3} for i in range(4)]
+    warm_outcomes = tmp_path / "warm.jsonl"
+    for path in [warm_outcomes, *(results / f"gsm8k_swirl_{a}.jsonl" for a in FILTER_ARMS)]:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("\n".join(map(json.dumps, rows)) + "\n")
+    filtering.main(["--out", str(src), "--results", str(results), "--dataset", "gsm8k",
+                    "--warm", "smollm2", "--warm-outcomes", str(warm_outcomes)])  # fmt: skip
+    assert [cmd[cmd.index("--model") + 1] for *_, cmd in trained] == ["smollm2"] * 3
+    assert "warm" not in evaluated  # its committed outcomes are used instead
+    compare = json.loads((results / "filtering.json").read_text())
+    assert compare["swirl_process_vs_warm"]["n"] == 4
