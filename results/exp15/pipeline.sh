@@ -18,6 +18,12 @@ for m in sft swirl; do
   [ -e $O/eval/$m/summary.json ] || t eval_$m $S eval --dataset gsm8k --split test --model $O/$m --concurrency 32 --store $O/eval_traces.db --report $O/eval/$m --json &
 done
 wait
+# the warm start (the shipped adapter) on the same questions; run in a later session, beside
+# results/exp16's generation at 1 thread each
+[ -e $O/eval/warm/summary.json ] || t eval_warm $S eval --dataset gsm8k --split test --model smollm2 --concurrency 32 --store $O/eval_traces_warm.db --report $O/eval/warm --json
+cp $O/eval/warm/results.jsonl results/exp15/gsm8k_warm.jsonl
+$S eval --compare results/exp15/gsm8k_warm.jsonl results/exp15/gsm8k_swirl.jsonl --json > results/exp15/swirl_vs_warm.json
+$S eval --compare results/exp15/gsm8k_warm.jsonl results/exp15/gsm8k_sft.jsonl --json > results/exp15/sft_vs_warm.json
 cp $O/eval/sft/results.jsonl results/exp15/gsm8k_sft.jsonl
 cp $O/eval/swirl/results.jsonl results/exp15/gsm8k_swirl.jsonl
 $S eval --compare results/exp15/gsm8k_sft.jsonl results/exp15/gsm8k_swirl.jsonl --json > results/exp15/swirl_vs_sft.json
