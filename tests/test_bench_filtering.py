@@ -117,5 +117,6 @@ def test_a_given_warm_model_trains_every_arm_and_its_outcomes_stand_in(tmp_path,
                     "--warm", "smollm2", "--warm-outcomes", str(warm_outcomes)])  # fmt: skip
     assert [cmd[cmd.index("--model") + 1] for *_, cmd in trained] == ["smollm2"] * 3
     assert "warm" not in evaluated  # its committed outcomes are used instead
+    assert (results / "gsm8k_warm.jsonl").read_text() == warm_outcomes.read_text()  # in the table
     compare = json.loads((results / "filtering.json").read_text())
     assert compare["swirl_process_vs_warm"]["n"] == 4
