@@ -77,3 +77,19 @@ def test_evaluate_runs_every_model_and_commits_its_outcomes(tmp_path):
     stages = json.loads((tmp_path / "results" / "run.json").read_text())["stages"]
     assert stages["eval_a"]["alongside"] == ["eval_b"] and stages["eval_c"]["alongside"] == []
     assert "--split test" in stages["eval_a"]["command"]  # GSM8K's evaluation split
+
+
+def test_stop_after_filter_makes_the_data_and_trains_nothing(tmp_path, monkeypatch):
+    module = pipeline_module()
+    ran = []
+    monkeypatch.setattr(module.Pipeline, "run", lambda self, jobs: ran.extend(n for n, *_ in jobs))
+    out, results = tmp_path / "exp", tmp_path / "results"
+    module.main(["--out", str(out), "--results", str(results), "--warm", "smollm2",
+                 "--stop-after", "filter"])  # fmt: skip
+    assert ran == ["generate", "filter_process", "filter_none", "filter_outcome", "filter_both"]
+    record = json.loads((results / "run.json").read_text())
+    assert set(record["data"]["filters"]) == {"process", "none", "outcome", "both"}
+    ran.clear()
+    module.main(["--out", str(out), "--results", str(results), "--warm", "smollm2",
+                 "--stop-after", "generate"])  # fmt: skip
+    assert ran == ["generate"]
