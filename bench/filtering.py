@@ -7,6 +7,12 @@ filters' files (``kept_{none,outcome,process,both}.jsonl``) of the warm model's 
     python bench/learning.py --out runs/exp10 ...        # at least through its filter stage
     python bench/filtering.py --out runs/exp10 --results results/exp10 --steps 16
 
+or, from a given warm start (the shipped adapter) and its committed outcomes (results/exp16):
+
+    python bench/learning.py --out runs/exp16 --warm smollm2 --warm-questions 2150 --stop-after filter
+    python bench/filtering.py --out runs/exp16 --dataset gsm8k --warm smollm2 \
+        --warm-outcomes results/adapter/gsm8k_smollm2.jsonl
+
 Stages (each cached in ``--out/filtering``; a rerun resumes at the first unfinished one):
 
 1. subsample  ``--trajectories`` of each filter's kept runs (seeded; default: the smallest kept
