@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import random
-import shutil
 import sys
 from pathlib import Path
 
@@ -142,9 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     files = {name: results / f"{args.dataset}_{name}.jsonl" for name in models}
     if args.warm_outcomes:  # evaluated before on the same split: the pairs use shared questions
-        files["warm"] = results / f"{args.dataset}_warm.jsonl"
-        if Path(args.warm_outcomes).resolve() != files["warm"].resolve():
-            shutil.copy(args.warm_outcomes, files["warm"])
+        files["warm"] = pipe.adopt_outcomes(args.dataset, "warm", args.warm_outcomes)
     from swirl_agents.compare import compare_outcomes
 
     pairs = [(f"{m}_{a}", f"{m}_{b}") for m in methods for a, b in

@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 SWIRL = str(Path(sys.executable).parent / "swirl")  # the console script of this venv
+FILTER_MODES = ("process", "none", "outcome", "both")  # process first: the main run's data
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -262,6 +263,14 @@ class Pipeline:
             summaries[name] = json.loads((report / "summary.json").read_text())
         return summaries
 
+    def adopt_outcomes(self, dataset: str, name: str, path: str | Path) -> Path:
+        """Commit outcomes evaluated before (on the same split) as ``RESULTS/DATASET_NAME.jsonl``,
+        as if ``evaluate`` had produced them; return that file."""
+        target = self.results / f"{dataset}_{name}.jsonl"
+        if Path(path).resolve() != target.resolve():
+            shutil.copy(path, target)
+        return target
+
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
@@ -308,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
         S, "filter", "--data", str(gen_db), "--mode", mode, "--judge", args.filter_judge,
         *(["--prefix"] if args.filter_prefix and mode in ("process", "both") else []),
         "--out", str(out / f"kept_{mode}.jsonl"), "--json",
-    ]) for mode in ("process", "none", "outcome", "both")])  # fmt: skip
+    ]) for mode in FILTER_MODES])  # fmt: skip
     pipe.record["data"] = _data_record(out, pipe.logs)
     pipe.save()
     if args.stop_after == "filter":
@@ -335,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     limits["warm"] = args.eval_warm_questions or args.eval_questions
     summaries = pipe.evaluate(data, models, limits, args.concurrency)
     if args.warm_outcomes:  # evaluated before, on the same split: its outcomes stand in
-        shutil.copy(args.warm_outcomes, results / f"{data}_warm.jsonl")
+        pipe.adopt_outcomes(data, "warm", args.warm_outcomes)
         models["warm"] = str(warm)
     # 7. paired comparisons
     from swirl_agents.compare import compare_outcomes
@@ -376,9 +385,8 @@ def _data_record(out: Path, logs: Path) -> dict:
     """What the generate and filter stages produced (their ``--json`` documents)."""
     return {
         "generate": _json(out / "generate.json"),
-        "filters": {m: _filter_log(logs / f"filter_{m}.log") for m in
-                    ("process", "none", "outcome", "both")},
-    }  # fmt: skip
+        "filters": {m: _filter_log(logs / f"filter_{m}.log") for m in FILTER_MODES},
+    }
 
 
 def _json(path: Path) -> dict:
