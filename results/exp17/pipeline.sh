@@ -1,0 +1,32 @@
+#!/bin/bash
+# exp17: two SWiRL arms on exp15's data at exp15's compute, set before the run, each evaluated on the
+# full GSM8K test and compared with exp15's committed SFT and warm outcomes (training and greedy
+# evaluation are deterministic here: exp15 reproduced exp14 answer for answer).
+#   states8: 8 states x 4 samples per optimizer step (exp15: 4 x 8): twice the distinct states
+#            (384 of 1,659) for about the same sampling and backward cost; lr 1e-5 as exp15.
+#   lr2e-5:  exp15's SWiRL with lr 2e-5 (exp15: 1e-5; exp10's 3e-5 collapsed on other data).
+# The two arms train side by side at 1 thread each, then evaluate side by side at 1 thread each.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mkdir -p runs/exp17
+S=.venv/bin/swirl; O=runs/exp17
+export SWIRL_NUM_THREADS=1 OMP_NUM_THREADS=1
+t() { local name=$1; shift; local s=$(date +%s); "$@" > $O/$name.json 2> $O/$name.log; echo "$name $(( $(date +%s) - s )) s, threads ${SWIRL_NUM_THREADS}, $(date -u +%FT%TZ)" >> $O/times.txt; cp $O/times.txt results/exp17/times.txt; }
+# exp15's data, rebuilt (4 s)
+[ -e $O/ann.db ] || t annotations $S generate --from-annotations --dataset gsm8k --split train --offset 1650 --limit 500 --store $O/ann.db --json
+[ -e $O/kept.jsonl ] || t filter $S filter --data $O/ann.db --mode process --judge rule --out $O/kept.jsonl --json
+common="--method swirl --data $O/kept.jsonl --model smollm2 --max-steps 48 --max-length 1024 --judge reference-grounded --max-completion-length 64 --beta 0.04 --temperature 1.0 --json"
+[ -e $O/swirl_states8/config.json ] || t swirl_states8 $S train $common --batch-size 4 --grad-accum 2 --num-generations 4 --lr 1e-05 --out $O/swirl_states8 &
+[ -e $O/swirl_lr2e-5/config.json ] || t swirl_lr2e-5 $S train $common --batch-size 2 --grad-accum 2 --num-generations 8 --lr 2e-05 --out $O/swirl_lr2e-5 &
+wait
+for m in swirl_states8 swirl_lr2e-5; do
+  [ -e $O/eval/$m/summary.json ] || t eval_$m $S eval --dataset gsm8k --split test --model $O/$m --concurrency 32 --store $O/eval_traces_$m.db --report $O/eval/$m --json &
+done
+wait
+for m in swirl_states8 swirl_lr2e-5; do
+  cp $O/eval/$m/results.jsonl results/exp17/gsm8k_$m.jsonl
+  $S eval --compare results/exp15/gsm8k_sft.jsonl results/exp17/gsm8k_$m.jsonl --json > results/exp17/${m}_vs_sft.json
+  $S eval --compare results/exp15/gsm8k_warm.jsonl results/exp17/gsm8k_$m.jsonl --json > results/exp17/${m}_vs_warm.json
+  $S eval --compare results/exp15/gsm8k_swirl.jsonl results/exp17/gsm8k_$m.jsonl --json > results/exp17/${m}_vs_exp15_swirl.json
+done
+echo done >> $O/times.txt; cp $O/times.txt results/exp17/times.txt
