@@ -5,7 +5,8 @@
     python bench/results_table.py results/exp4 results/exp5          # several runs, in order
 
 Reads ``RUN/run.json`` (commands, stage wall times, training figures), ``RUN/DATASET_MODEL.jsonl``
-(one line per question) and recomputes every accuracy, interval and paired comparison from the
+(one line per question; a run.json ``"borrowed": {"sft": "exp15"}`` takes that model's files from
+results/exp15 instead, for a run that compares new arms with an earlier run's models) and recomputes every accuracy, interval and paired comparison from the
 outcome files themselves, so the table cannot drift from the data.
 """
 
@@ -30,6 +31,8 @@ LABELS = {
     "swirl_lowlr": "warm + SWiRL, reward reference-grounded, lr 5e-6",
     "swirl_lr5e-6_48": "warm + SWiRL, reward reference-grounded, lr 5e-6, 48 steps",
     "swirl_budget": "warm + SWiRL with dynamic sampling, reward reference-budget",
+    "swirl_states8": "warm + SWiRL, 8 states x 4 samples per step",
+    "swirl_lr2e-5": "warm + SWiRL, lr 2e-5",
     # transfer (results/transfer): a model trained on the other task, evaluated on this one
     "hotpotqa-warm": "trained on HotPotQA: warm start (exp5)",
     "hotpotqa-swirl": "trained on HotPotQA: warm + SWiRL (exp5)",
@@ -65,7 +68,8 @@ def table(run: Path) -> str:
     record = records[0] if records else {}
     lines = [record["what"], ""] if record.get("what") else []  # what the run changed
     for dataset, caption in DATASETS.items():
-        files = {m: run / f"{dataset}_{m}.jsonl" for m in LABELS}
+        borrowed = {m: r for rec in records for m, r in rec.get("borrowed", {}).items()}
+        files = {m: run.parent / borrowed.get(m, run.name) / f"{dataset}_{m}.jsonl" for m in LABELS}
         files = {m: f for m, f in files.items() if f.exists()}
         if not files:
             continue
@@ -82,8 +86,9 @@ def table(run: Path) -> str:
             rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
             steps = sum(r.get("steps", 0) for r in rows) / len(rows)
             answered = sum(r.get("outcome") == "answered" for r in rows) / len(rows)
+            label = LABELS.get(m, m) + (f" ({borrowed[m]})" if m in borrowed else "")
             lines.append(
-                f"| {LABELS.get(m, m)} | {right}/{n} | {right / n:.1%} [{low:.1%}, {high:.1%}] "
+                f"| {label} | {right}/{n} | {right / n:.1%} [{low:.1%}, {high:.1%}] "
                 f"| {answered:.0%} | {steps:.2f} |"
             )
         lines += ["", "| paired comparison | n | B - A [95% CI] | only A right | only B right | "

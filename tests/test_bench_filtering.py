@@ -120,3 +120,20 @@ def test_a_given_warm_model_trains_every_arm_and_its_outcomes_stand_in(tmp_path,
     assert (results / "gsm8k_warm.jsonl").read_text() == warm_outcomes.read_text()  # in the table
     compare = json.loads((results / "filtering.json").read_text())
     assert compare["swirl_process_vs_warm"]["n"] == 4
+
+
+def test_the_results_table_reads_a_borrowed_model_from_its_own_run(tmp_path):
+    def write(run: str, model: str, right: list[int]) -> None:
+        rows = [
+            {"question_id": str(i), "correct": bool(c), "steps": 3} for i, c in enumerate(right)
+        ]
+        (tmp_path / run).mkdir(exist_ok=True)
+        (tmp_path / run / f"gsm8k_{model}.jsonl").write_text("\n".join(map(json.dumps, rows)))
+
+    write("exp15", "sft", [0, 0, 1, 0])
+    write("exp17", "swirl_states8", [1, 1, 1, 0])
+    record = {"borrowed": {"sft": "exp15"}, "pairs": [["sft", "swirl_states8"]]}
+    (tmp_path / "exp17" / "run.json").write_text(json.dumps(record))
+    text = bench_module("results_table").table(tmp_path / "exp17")
+    assert "| warm + SFT on the kept trajectories (baseline) (exp15) | 1/4 |" in text
+    assert "| swirl_states8 vs sft | 4 | +50.0%" in text
