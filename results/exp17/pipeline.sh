@@ -5,7 +5,7 @@
 #   states8: 8 states x 4 samples per optimizer step (exp15: 4 x 8): twice the distinct states
 #            (384 of 1,659) for about the same sampling and backward cost; lr 1e-5 as exp15.
 #   lr2e-5:  exp15's SWiRL with lr 2e-5 (exp15: 1e-5; exp10's 3e-5 collapsed on other data).
-# The two arms train side by side at 1 thread each, then evaluate side by side at 1 thread each.
+# The two arms run side by side at 1 thread each, each evaluating once it has trained.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p runs/exp17
@@ -16,12 +16,13 @@ t() { local name=$1; shift; local s=$(date +%s); "$@" > $O/$name.json 2> $O/$nam
 [ -e $O/ann.db ] || t annotations $S generate --from-annotations --dataset gsm8k --split train --offset 1650 --limit 500 --store $O/ann.db --json
 [ -e $O/kept.jsonl ] || t filter $S filter --data $O/ann.db --mode process --judge rule --out $O/kept.jsonl --json
 common="--method swirl --data $O/kept.jsonl --model smollm2 --max-steps 48 --max-length 1024 --judge reference-grounded --max-completion-length 64 --beta 0.04 --temperature 1.0 --json"
-[ -e $O/swirl_states8/config.json ] || t swirl_states8 $S train $common --batch-size 4 --grad-accum 2 --num-generations 4 --lr 1e-05 --out $O/swirl_states8 &
-[ -e $O/swirl_lr2e-5/config.json ] || t swirl_lr2e-5 $S train $common --batch-size 2 --grad-accum 2 --num-generations 8 --lr 2e-05 --out $O/swirl_lr2e-5 &
-wait
-for m in swirl_states8 swirl_lr2e-5; do
-  [ -e $O/eval/$m/summary.json ] || t eval_$m $S eval --dataset gsm8k --split test --model $O/$m --concurrency 32 --store $O/eval_traces_$m.db --report $O/eval/$m --json &
-done
+# each arm evaluates as soon as it has trained (the states8 arm's steps take longer)
+arm() { local m=$1; shift
+  [ -e $O/$m/config.json ] || t $m $S train $common "$@" --out $O/$m
+  [ -e $O/eval/$m/summary.json ] || t eval_$m $S eval --dataset gsm8k --split test --model $O/$m --concurrency 32 --store $O/eval_traces_$m.db --report $O/eval/$m --json
+}
+arm swirl_states8 --batch-size 4 --grad-accum 2 --num-generations 4 --lr 1e-05 &
+arm swirl_lr2e-5 --batch-size 2 --grad-accum 2 --num-generations 8 --lr 2e-05 &
 wait
 for m in swirl_states8 swirl_lr2e-5; do
   cp $O/eval/$m/results.jsonl results/exp17/gsm8k_$m.jsonl
