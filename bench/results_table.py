@@ -33,6 +33,9 @@ LABELS = {
     "swirl_budget": "warm + SWiRL with dynamic sampling, reward reference-budget",
     "swirl_states8": "warm + SWiRL, 8 states x 4 samples per step",
     "swirl_lr2e-5": "warm + SWiRL, lr 2e-5",
+    # exp18: the same recipes at another seed
+    "sft_seed1": "warm + SFT on the kept trajectories, seed 1",
+    "swirl_seed1": "warm + SWiRL on the same kept trajectories, seed 1",
     # transfer (results/transfer): a model trained on the other task, evaluated on this one
     "hotpotqa-warm": "trained on HotPotQA: warm start (exp5)",
     "hotpotqa-swirl": "trained on HotPotQA: warm + SWiRL (exp5)",
